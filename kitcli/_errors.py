@@ -1,0 +1,73 @@
+"""The kit's one exception hierarchy.
+
+Exceptions carry keyword-only data and build their message in the constructor; they never print.
+They become exit codes in exactly one place, :func:`kitcli.cli.main`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_CONFLICTS = 3
+
+
+class KitError(Exception):
+    """Base of every error the kit raises on purpose."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UserError(KitError):
+    """Bad input or usage: the message names the offending value and what to do instead."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidValue(UserError):
+    """A value given for a named field failed validation."""
+
+    def __init__(self, *, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {value!r} {reason}")
+
+
+class UnknownMunicipality(UserError):
+    """No profile and no registry entry matches what the user gave."""
+
+    def __init__(self, *, query: str, hint: str) -> None:
+        self.query = query
+        super().__init__(f"unknown municipality {query!r}: {hint}")
+
+
+class AmbiguousMunicipality(UserError):
+    """A name matches several municipalities; the message lists them with their AGS."""
+
+    def __init__(self, *, query: str, candidates: Sequence[tuple[str, str]]) -> None:
+        self.query = query
+        self.candidates = tuple(candidates)
+        listed = ", ".join(f"{name} ({ags})" for ags, name in self.candidates)
+        super().__init__(
+            f"municipality name {query!r} is ambiguous: {listed}; pass the AGS instead"
+        )
+
+
+class ConflictsLeft(KitError):
+    """An update finished but left conflict markers for a person to resolve."""
+
+    exit_code = EXIT_CONFLICTS
+
+    def __init__(self, *, paths: Iterable[str]) -> None:
+        self.paths = tuple(paths)
+        super().__init__("update left conflicts in: " + ", ".join(self.paths))

@@ -1,0 +1,116 @@
+"""Small helpers around the ``git`` command line (the kit's only VCS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from ._errors import UserError
+
+# Used only when the user has no git identity configured (a fresh machine), so that the kit's
+# initial commit never fails; the user's own identity always wins.
+FALLBACK_IDENTITY = {"name": "kommunal-kit", "email": "kit@localhost"}
+
+
+class GitFailed(UserError):
+    """A git command the kit needed failed."""
+
+    def __init__(self, *, args: tuple[str, ...], cwd: Path, stderr: str) -> None:
+        self.args_ = args
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+        super().__init__(f"git {' '.join(args)} failed in {cwd}: {last}")
+
+
+def run(cwd: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
+    """Run ``git *args`` in *cwd* and return stdout; raise :class:`GitFailed` when it fails."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False
+    )
+    if check and result.returncode != 0:
+        raise GitFailed(args=args, cwd=cwd, stderr=result.stderr)
+    return result.stdout
+
+
+def ok(cwd: Path, *args: str) -> bool:
+    """Whether ``git *args`` succeeds in *cwd*."""
+    return (
+        subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False).returncode == 0
+    )
+
+
+def is_repo_root(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    top = run(path, "rev-parse", "--show-toplevel", check=False).strip()
+    return bool(top) and Path(top).resolve() == path.resolve()
+
+
+def identity_env(cwd: Path) -> dict[str, str]:
+    """Author/committer variables for the fallback identity, or nothing if git has one."""
+    if run(cwd, "config", "user.email", check=False).strip():
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": FALLBACK_IDENTITY["name"],
+        "GIT_AUTHOR_EMAIL": FALLBACK_IDENTITY["email"],
+        "GIT_COMMITTER_NAME": FALLBACK_IDENTITY["name"],
+        "GIT_COMMITTER_EMAIL": FALLBACK_IDENTITY["email"],
+    }
+
+
+def init_and_commit(path: Path, message: str) -> str:
+    """Initialise a repository in *path*, commit everything, return the commit id."""
+    run(path, "init", "-q")
+    run(path, "add", "-A")
+    run(path, "commit", "-q", "--no-verify", "-m", message, env=identity_env(path))
+    return run(path, "rev-parse", "HEAD").strip()
+
+
+def commit_all(path: Path, message: str) -> str:
+    run(path, "add", "-A")
+    run(path, "commit", "-q", "--no-verify", "-m", message, env=identity_env(path))
+    return run(path, "rev-parse", "HEAD").strip()
+
+
+def status_porcelain(path: Path) -> list[str]:
+    return [line for line in run(path, "status", "--porcelain", "--untracked-files=all").splitlines() if line]
+
+
+def unmerged_paths(path: Path) -> list[str]:
+    out = run(path, "diff", "--name-only", "--diff-filter=U")
+    return sorted({line for line in out.splitlines() if line})
+
+
+def tags(path: Path) -> list[str]:
+    return [line for line in run(path, "tag", "--list").splitlines() if line]
+
+
+def resolve_ref(path: Path, ref: str) -> str | None:
+    """The commit id *ref* names in *path*, or None when it names nothing."""
+    out = run(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).strip()
+    return out or None
+
+
+def describe(path: Path, ref: str = "HEAD") -> str:
+    """What Copier records as ``_commit``: ``git describe --tags --always``."""
+    return run(path, "describe", "--tags", "--always", ref).strip()
+
+
+def show(path: Path, ref: str, relpath: str) -> str | None:
+    """The text of *relpath* at *ref*, or None when it does not exist there."""
+    result = subprocess.run(
+        ["git", "show", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False
+    )
+    return result.stdout.decode("utf-8") if result.returncode == 0 else None
+
+
+def ls_tree_dirs(path: Path, ref: str, relpath: str) -> list[str]:
+    out = run(path, "ls-tree", "-d", "--name-only", f"{ref}:{relpath}", check=False)
+    return [line for line in out.splitlines() if line]
+
+
+def last_commit_date(path: Path) -> str | None:
+    out = run(path, "log", "-1", "--format=%cI", check=False).strip()
+    return out or None

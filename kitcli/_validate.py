@@ -1,0 +1,166 @@
+"""Validators for answers, applied before anything is written.
+
+Each validator takes the field name and value and raises :class:`InvalidValue` with a message
+that says what is wrong and what is expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from ._errors import InvalidValue
+
+AGS_RE = re.compile(r"^\d{8}$")
+BAVARIAN_AGS_RE = re.compile(r"^09[1-7]\d{5}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[A-Za-z]{2,}$")
+URL_RE = re.compile(r"^https?://[^\s/?#<>\"']+\.[^\s/?#<>\"']+(?:[/?#][^\s<>\"]*)?$")
+LEIKA_RE = re.compile(r"^\d{14}$")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+POSTCODE_RE = re.compile(r"^\d{5}$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+JINJA_RE = re.compile(r"\{\{|\{%|\{#|%\}|\}\}")
+
+LICENSES = ("EUPL-1.2", "MIT", "Apache-2.0")
+MIN_CONTRAST = 4.5
+
+
+def ags(field: str, value: str) -> str:
+    """Check an Amtlicher Gemeindeschlüssel: eight digits, Bavarian (``091…`` to ``097…``)."""
+    if not AGS_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no AGS: expected 8 digits, e.g. 09761000")
+    if not BAVARIAN_AGS_RE.fullmatch(value):
+        raise InvalidValue(
+            field=field,
+            value=value,
+            reason="is not a Bavarian AGS: Bavarian keys start with 091 to 097, e.g. 09761000",
+        )
+    return value
+
+
+def slug(field: str, value: str) -> str:
+    if not SLUG_RE.fullmatch(value):
+        raise InvalidValue(
+            field=field,
+            value=value,
+            reason="is no valid slug: use lower-case letters, digits and '-' (no '/', '..' or spaces)",
+        )
+    return value
+
+
+def email(field: str, value: str) -> str:
+    if value and not EMAIL_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no e-mail address, e.g. info@augsburg.de")
+    return value
+
+
+def url(field: str, value: str) -> str:
+    if value and not URL_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no http(s) URL, e.g. https://www.augsburg.de")
+    return value
+
+
+def leika(field: str, value: str) -> str:
+    if value and not LEIKA_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no LeiKa key: expected exactly 14 digits")
+    return value
+
+
+def uuid(field: str, value: str) -> str:
+    if value and not UUID_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no UUID (FIT-Connect destination)")
+    return value
+
+
+def postcode(field: str, value: str) -> str:
+    if value and not POSTCODE_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no German postcode: expected 5 digits")
+    return value
+
+
+def color(field: str, value: str) -> str:
+    if not COLOR_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no colour: expected #rrggbb, e.g. #005a9c")
+    return value
+
+
+def license_id(field: str, value: str) -> str:
+    if value not in LICENSES:
+        raise InvalidValue(field=field, value=value, reason=f"is no offered licence: choose one of {', '.join(LICENSES)}")
+    return value
+
+
+def no_jinja(field: str, value: str) -> str:
+    """Refuse template syntax in answers, so no answer is ever evaluated."""
+    if JINJA_RE.search(value):
+        raise InvalidValue(
+            field=field,
+            value=value,
+            reason="contains template syntax ('{{', '{%', '{#'); answers are data, remove it",
+        )
+    return value
+
+
+def _luminance(hex_color: str) -> float:
+    channels = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2.1 contrast ratio of two ``#rrggbb`` colours."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def theme_contrast(background: str, foreground: str) -> None:
+    ratio = contrast_ratio(background, foreground)
+    if ratio < MIN_CONTRAST:
+        raise InvalidValue(
+            field="theme_primary_color",
+            value=background,
+            reason=(
+                f"has a contrast of {ratio:.2f}:1 with its text colour {foreground!r}; "
+                f"WCAG AA needs at least {MIN_CONTRAST}:1, choose a darker or lighter colour"
+            ),
+        )
+
+
+Validator = Callable[[str, str], str]
+
+# Answer names the kit validates beyond Copier's own validators. Unlisted string answers are
+# checked for template syntax only.
+FIELD_VALIDATORS: Mapping[str, Validator] = {
+    "municipality_ags": lambda f, v: ags(f, v) if v else v,
+    "project_slug": slug,
+    "municipality_id": lambda f, v: slug(f, v) if v else v,
+    "municipality_email": email,
+    "maintainer_email": email,
+    "dpo_email": email,
+    "accessibility_contact_email": email,
+    "municipality_website": url,
+    "municipality_organisation_uri": url,
+    "repository_url": url,
+    "municipality_postcode": postcode,
+    "leika_key": leika,
+    "fit_connect_destination": uuid,
+    "license": license_id,
+    "theme_primary_color": color,
+    "theme_on_primary_color": color,
+}
+
+
+def validate_answers(answers: Mapping[str, object]) -> None:
+    """Validate every answer the kit knows a rule for; raise on the first bad one."""
+    for field, value in answers.items():
+        if not isinstance(value, str):
+            continue
+        no_jinja(field, value)
+        validator = FIELD_VALIDATORS.get(field)
+        if validator is not None:
+            validator(field, value)
+    primary = answers.get("theme_primary_color")
+    on_primary = answers.get("theme_on_primary_color")
+    if isinstance(primary, str) and isinstance(on_primary, str):
+        theme_contrast(primary, on_primary)

@@ -1,0 +1,49 @@
+"""The ``kit`` command line: parse arguments, make one call into the library, render, exit.
+
+This package is the only place that prints. Library exceptions become exit codes here, in
+:func:`main`, and nowhere else. Command modules are imported at start-up, but they import the
+library (and so Copier) only when a command runs, which keeps ``kit --help`` fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from ._base import EXIT_CODES_HELP, cli, print_error
+
+# Each module registers its commands on `cli`.
+from . import _municipality, _new  # noqa: E402,F401  (registration)
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``kit`` with *argv* (default: the process arguments) and return the exit code."""
+    from .._errors import EXIT_USAGE, KitError
+
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="kit", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.UsageError as error:
+        error.show()
+        return EXIT_USAGE
+    except click.ClickException as error:
+        error.show()
+        return EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        print_error("interrupted; nothing was written")
+        return EXIT_USAGE
+    except KitError as error:
+        print_error(str(error))
+        return error.exit_code
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+_ = EXIT_CODES_HELP

@@ -1,0 +1,222 @@
+"""``kit new``: generate a project from a template of the set, with a municipality's data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import _answers, _copier, _git, _municipality, _source, _templateset, _validate
+from .._errors import UserError
+from .._municipality import Profile
+
+MUNICIPALITY_FIELDS_SHOWN_MISSING = (
+    "municipality_street", "municipality_postcode", "municipality_email", "municipality_phone",
+    "municipality_website", "representative_title", "representative_name", "supervisory_authority",
+    "content_responsible", "dpo_name", "dpo_email", "accessibility_contact_email",
+)
+
+
+@dataclass(frozen=True)
+class NewOptions:
+    """Everything ``kit new`` needs to know, gathered once by the CLI."""
+
+    template: str
+    dest: Path
+    municipality: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    data_file: Path | None = None
+    defaults: bool = False
+    source: str | None = None
+    vcs_ref: str | None = None
+    git: bool = True
+    interactive: bool = False
+    """Whether Copier may ask questions on a terminal (only without ``defaults``)."""
+    extra_answers: Mapping[str, str] = field(default_factory=dict)
+    """Answers supplied by other commands (e.g. reuse of another project), below ``data``."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    template: str
+    version: str
+    answers_file: str
+
+
+@dataclass(frozen=True)
+class NewResult:
+    dest: Path
+    template: str
+    source: str
+    layers: tuple[Layer, ...]
+    municipality: Profile | None
+    commit: str | None
+    missing: tuple[str, ...]
+    next_steps: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dest": str(self.dest),
+            "template": self.template,
+            "source": self.source,
+            "layers": [vars(layer) for layer in self.layers],
+            "municipality": None if self.municipality is None else {
+                "id": self.municipality.id, "name": self.municipality.name,
+                "ags": self.municipality.ags, "origin": self.municipality.origin,
+            },
+            "commit": self.commit,
+            "missing": list(self.missing),
+            "next_steps": list(self.next_steps),
+            "warnings": list(self.warnings),
+        }
+
+
+def check_destination(dest: Path) -> None:
+    if dest.is_file() or (dest.exists() and not dest.is_dir()):
+        raise UserError(f"destination {str(dest)!r} is a file; choose a new directory")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise UserError(f"destination {str(dest)!r} is not empty; choose a new or empty directory")
+
+
+def read_data_file(path: Path) -> dict[str, str]:
+    """Answers from a YAML, JSON or TOML file: a flat mapping of question names to values."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"--data-file {str(path)!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"--data-file {str(path)!r} is unreadable ({error})") from error
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise UserError(f"--data-file {str(path)!r} is malformed ({first}); give a mapping of answers") from error
+    if not isinstance(data, dict):
+        raise UserError(f"--data-file {str(path)!r} must hold a mapping of question names to values")
+    answers: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, dict | list) or value is None:
+            raise UserError(f"--data-file {str(path)!r}: value of {key!r} must be a single value")
+        answers[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return answers
+
+
+def gather_answers(options: NewOptions, tset: _templateset.TemplateSet, layers: tuple[str, ...]) -> tuple[dict[str, str], Profile | None]:
+    """Profile answers, then ``--data-file``, then ``--data``; every key must be a question."""
+    questions: dict[str, Mapping[str, Any]] = {}
+    for layer in layers:
+        questions.update(tset.questions_for(layer))
+    profile = None
+    answers: dict[str, str] = {}
+    if options.municipality:
+        profile = _municipality.enrich(_municipality.resolve(options.municipality))
+        answers.update({k: v for k, v in profile.to_answers().items() if k in questions})
+    answers.update(options.extra_answers)
+    given: dict[str, str] = {}
+    if options.data_file:
+        given.update(read_data_file(options.data_file))
+    given.update(options.data)
+    for key in given:
+        if key == "template":
+            raise UserError("--data template=...: the template is chosen by the TEMPLATE argument")
+        if key not in questions or key == "layered_template":
+            raise UserError(
+                f"--data {key}: no such question in template {options.template!r}; "
+                f"questions: {', '.join(sorted(k for k in questions if k != 'layered_template'))}"
+            )
+    answers.update(given)
+    for key, value in answers.items():
+        choices = questions.get(key, {}).get("choices")
+        if choices:
+            allowed = [str(v) for v in (choices.values() if isinstance(choices, dict) else choices)]
+            if str(value) not in allowed:
+                raise UserError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    literal_defaults = {
+        key: str(spec.get("default")) for key, spec in questions.items()
+        if isinstance(spec.get("default"), str) and "{" not in str(spec.get("default"))
+    }
+    _validate.validate_answers({**{k: v for k, v in literal_defaults.items() if k.startswith("theme_")}, **answers})
+    return answers, profile
+
+
+def new(options: NewOptions) -> NewResult:
+    """Generate a project; on any error or interruption nothing is left behind."""
+    dest = options.dest.expanduser().absolute()
+    check_destination(dest)
+    if not options.defaults and not options.interactive:
+        raise UserError("no terminal to ask the template's questions on; pass --defaults (and --data KEY=VALUE)")
+    source = _source.open_source(options.source)
+    ref = source.resolve(options.vcs_ref)
+    tset = _templateset.load(source, ref)
+    tset.template(options.template)
+    layers = tset.layers(options.template)
+    answers, profile = gather_answers(options, tset, layers)
+
+    anchor = dest.parent
+    while not anchor.exists():
+        anchor = anchor.parent
+    scratch = Path(tempfile.mkdtemp(prefix=".kit-new-", dir=anchor))
+    try:
+        work = scratch / dest.name
+        work.mkdir()
+        warnings: list[str] = []
+        recorded: dict[str, str] = {}
+        result_layers: list[Layer] = []
+        for layer in layers:
+            layer_questions = tset.questions_for(layer)
+            data = {k: v for k, v in {**recorded, **answers}.items() if k in layer_questions}
+            data["template"] = layer
+            if "layered_template" in layer_questions:
+                data["layered_template"] = options.template if options.template != layer else ""
+            outcome = _copier.copy(_copier.Render(
+                src=source.location, dst=work, vcs_ref=ref, data=data, defaults=options.defaults,
+            ))
+            warnings.extend(outcome.warnings)
+            layer_answers = _answers.read(work, _answers_file_of(work, layer))
+            recorded.update({k: str(v) for k, v in layer_answers.user_answers.items()})
+            result_layers.append(Layer(layer, layer_answers.commit, str(layer_answers.path)))
+        commit = None
+        if options.git:
+            versions = ", ".join(f"{layer.template} {layer.version}" for layer in result_layers)
+            commit = _git.init_and_commit(work, f"Generate from kommunal-kit templates ({versions})\n\nSource: {source.location}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir():
+            dest.rmdir()
+        os.rename(work, dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    info = tset.template(options.template)
+    missing = tuple(k for k in MUNICIPALITY_FIELDS_SHOWN_MISSING if k in recorded and not recorded[k])
+    steps = [f"cd {dest}", *info.next_steps]
+    if missing:
+        steps.append("fill in the missing municipality data before going live (see `missing`)")
+    return NewResult(
+        dest=dest, template=options.template, source=source.location, layers=tuple(result_layers),
+        municipality=profile, commit=commit, missing=missing, next_steps=tuple(steps),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _answers_file_of(work: Path, template: str) -> Path:
+    expected = Path(f".copier-answers.{template}.yml")
+    if (work / expected).is_file():
+        return expected
+    found = _answers.find(work)
+    if not found:
+        raise UserError(f"template {template!r} recorded no answers file; it is not a kit template")
+    return found[-1]
