@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import click
 
-from ._base import EXIT_CODES_HELP, cli, print_error
+from ._base import cli, print_error
 
-# Each module registers its commands on `cli`.
-from . import _municipality, _new  # noqa: E402,F401  (registration)
+# Each module registers its commands on `cli` when imported (one line per module).
+from . import _municipality  # noqa: F401
+from . import _new  # noqa: F401
 
 __all__ = ["cli", "main"]
 
@@ -45,5 +46,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-_ = EXIT_CODES_HELP

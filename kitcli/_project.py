@@ -1,0 +1,93 @@
+"""A project's own kit configuration, ``kit.toml`` at its root.
+
+It records intended deviations from the template and check ignores, each with a reason::
+
+    [[deviation]]
+    path = "SECURITY.md"            # a path or gitignore-style glob, relative to the project
+    reason = "Security contact is the city's central CERT"
+    approved_by = "Jane Doe (IT-Sicherheit)"
+    date = 2026-11-26
+
+    [[check.ignore]]
+    code = "KIT301"
+    reason = "REUSE is checked by the city's own pipeline"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import UserError
+
+KIT_TOML = "kit.toml"
+
+
+@dataclass(frozen=True)
+class Deviation:
+    path: str
+    reason: str
+    approved_by: str
+    date: str
+
+    def matches(self, relpath: str) -> bool:
+        return relpath == self.path or fnmatch.fnmatchcase(relpath, self.path)
+
+
+@dataclass(frozen=True)
+class Ignore:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    deviations: tuple[Deviation, ...] = ()
+    ignores: tuple[Ignore, ...] = ()
+
+    def deviation_for(self, relpath: str) -> Deviation | None:
+        return next((d for d in self.deviations if d.matches(relpath)), None)
+
+
+def _text(value: object, *, where: str, key: str, required: bool = True) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and (value.strip() or not required):
+        return value.strip()
+    raise UserError(f"{where}: `{key}` must be a non-empty string")
+
+
+def load(project: Path) -> ProjectConfig:
+    """Read ``kit.toml`` of *project*; an absent file means no deviations and no ignores."""
+    path = project / KIT_TOML
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ProjectConfig()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise UserError(f"{path} is no valid TOML ({error}); fix it") from error
+    deviations = []
+    for index, item in enumerate(data.get("deviation", []), start=1):
+        where = f"{KIT_TOML} [[deviation]] #{index}"
+        if not isinstance(item, dict):
+            raise UserError(f"{where} must be a table")
+        deviations.append(Deviation(
+            path=_text(item.get("path"), where=where, key="path"),
+            reason=_text(item.get("reason"), where=where, key="reason"),
+            approved_by=_text(item.get("approved_by"), where=where, key="approved_by"),
+            date=_text(item.get("date"), where=where, key="date"),
+        ))
+    ignores = []
+    check = data.get("check", {})
+    for index, item in enumerate(check.get("ignore", []) if isinstance(check, dict) else [], start=1):
+        where = f"{KIT_TOML} [[check.ignore]] #{index}"
+        if not isinstance(item, dict):
+            raise UserError(f"{where} must be a table with code and reason")
+        ignores.append(Ignore(
+            code=_text(item.get("code"), where=where, key="code").upper(),
+            reason=_text(item.get("reason"), where=where, key="reason"),
+        ))
+    return ProjectConfig(deviations=tuple(deviations), ignores=tuple(ignores))
