@@ -160,6 +160,8 @@ def load(source: Source, ref: str) -> TemplateSet:
     for name in source.list_dir(ref, TEMPLATES_DIR):
         declaration = source.read(ref, f"{TEMPLATES_DIR}/{name}/kit-template.toml")
         if declaration is None:
+            if "project" in source.list_dir(ref, f"{TEMPLATES_DIR}/{name}"):
+                templates[name] = TemplateInfo(name=name, description="")
             continue
         try:
             data = tomllib.loads(declaration)
