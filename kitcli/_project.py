@@ -11,6 +11,9 @@ It records intended deviations from the template and check ignores, each with a 
     [[check.ignore]]
     code = "KIT301"
     reason = "REUSE is checked by the city's own pipeline"
+
+    [check]
+    strict = true                   # go-live readiness: `kit check` treats go-live warnings as errors
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Ignore:
 class ProjectConfig:
     deviations: tuple[Deviation, ...] = ()
     ignores: tuple[Ignore, ...] = ()
+    strict: bool = False
+    """``[check] strict``: go-live rules of ``kit check`` fail as errors, not warnings."""
 
     def deviation_for(self, relpath: str) -> Deviation | None:
         return next((d for d in self.deviations if d.matches(relpath)), None)
@@ -90,4 +95,7 @@ def load(project: Path) -> ProjectConfig:
             code=_text(item.get("code"), where=where, key="code").upper(),
             reason=_text(item.get("reason"), where=where, key="reason"),
         ))
-    return ProjectConfig(deviations=tuple(deviations), ignores=tuple(ignores))
+    strict = check.get("strict", False) if isinstance(check, dict) else False
+    if not isinstance(strict, bool):
+        raise UserError(f"{KIT_TOML} [check]: `strict` must be true or false, not {strict!r}")
+    return ProjectConfig(deviations=tuple(deviations), ignores=tuple(ignores), strict=strict)
