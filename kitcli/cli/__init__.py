@@ -17,6 +17,7 @@ from ._base import cli, print_error
 # Each module registers its commands on `cli` when imported (one line per module).
 from . import _municipality  # noqa: F401
 from . import _new  # noqa: F401
+from . import _template  # noqa: F401
 
 __all__ = ["cli", "main"]
 
