@@ -114,3 +114,21 @@ def ls_tree_dirs(path: Path, ref: str, relpath: str) -> list[str]:
 def last_commit_date(path: Path) -> str | None:
     out = run(path, "log", "-1", "--format=%cI", check=False).strip()
     return out or None
+
+
+def blob(path: Path, ref: str, relpath: str) -> bytes | None:
+    """The bytes of *relpath* at *ref* (exactly as committed), or None when it does not exist there."""
+    result = subprocess.run(
+        ["git", "cat-file", "blob", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_dir(path: Path) -> Path:
+    """The repository's private directory (``.git``, or a worktree's own git directory)."""
+    return Path(run(path, "rev-parse", "--absolute-git-dir").strip())
+
+
+def is_ancestor(path: Path, older: str, newer: str) -> bool:
+    """Whether commit *older* is an ancestor of (or equal to) commit *newer*."""
+    return ok(path, "merge-base", "--is-ancestor", older, newer)
