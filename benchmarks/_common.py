@@ -35,10 +35,14 @@ def isolated_env() -> Iterator[Path]:
         root = Path(scratch)
         gitconfig = root / "gitconfig"
         gitconfig.write_text("[user]\n\tname = Bench\n\temail = bench@example.org\n[init]\n\tdefaultBranch = main\n")
-        os.environ.update({
-            "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1",
-            "KIT_HOME": str(root / "kit-home"), "NO_COLOR": "1",
-        })
+        os.environ.update(
+            {
+                "GIT_CONFIG_GLOBAL": str(gitconfig),
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "KIT_HOME": str(root / "kit-home"),
+                "NO_COLOR": "1",
+            }
+        )
         os.environ.pop("KIT_SOURCE", None)
         try:
             yield root

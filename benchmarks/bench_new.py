@@ -11,7 +11,6 @@ import argparse
 import sys
 
 import yaml
-
 from _common import interleaved, isolated_env, report, run, template_repo, tool
 
 
@@ -25,22 +24,56 @@ def main() -> int:
         # The answers kit new records are the answers copier copy gets: same work on both sides.
         probe = root / "probe"
         run([kit, "new", "base", str(probe), "--municipality", "augsburg", "--defaults", "--source", str(repo)])
-        answers = {k: v for k, v in yaml.safe_load((probe / ".copier-answers.base.yml").read_text()).items() if not k.startswith("_")}
+        answers = {
+            k: v
+            for k, v in yaml.safe_load((probe / ".copier-answers.base.yml").read_text()).items()
+            if not k.startswith("_")
+        }
         data_file = root / "answers.yml"
         data_file.write_text(yaml.safe_dump(answers, allow_unicode=True))
 
         def kit_new(i: int) -> None:
-            run([kit, "new", "base", str(root / f"kit-{i}"), "--municipality", "augsburg", "--defaults", "--source", str(repo)])
+            run(
+                [
+                    kit,
+                    "new",
+                    "base",
+                    str(root / f"kit-{i}"),
+                    "--municipality",
+                    "augsburg",
+                    "--defaults",
+                    "--source",
+                    str(repo),
+                ]
+            )
 
         def copier_copy(i: int) -> None:
-            run([copier, "copy", "--quiet", "--defaults", "--vcs-ref", "v1.0.0", "--data-file", str(data_file), str(repo), str(root / f"copier-{i}")])
+            run(
+                [
+                    copier,
+                    "copy",
+                    "--quiet",
+                    "--defaults",
+                    "--vcs-ref",
+                    "v1.0.0",
+                    "--data-file",
+                    str(data_file),
+                    str(repo),
+                    str(root / f"copier-{i}"),
+                ]
+            )
 
         new_times = interleaved({"kit new base": kit_new, "copier copy": copier_copy}, args.rounds)
-        help_times = interleaved({
-            "kit --help": lambda _i: run([kit, "--help"]),
-            "copier --help": lambda _i: run([copier, "--help"]),
-        }, args.rounds)
-    ok = report("kit new base vs copier copy (same template, same answers)", "kit new base", "copier copy", new_times, 1.2)
+        help_times = interleaved(
+            {
+                "kit --help": lambda _i: run([kit, "--help"]),
+                "copier --help": lambda _i: run([copier, "--help"]),
+            },
+            args.rounds,
+        )
+    ok = report(
+        "kit new base vs copier copy (same template, same answers)", "kit new base", "copier copy", new_times, 1.2
+    )
     ok &= report("kit --help vs copier --help", "kit --help", "copier --help", help_times, 0.3)
     return 0 if ok else 1
 

@@ -70,9 +70,7 @@ def _translated_errors() -> Iterator[list[str]]:
             raise
         finally:
             collected.extend(
-                _one_line(str(item.message))
-                for item in caught
-                if issubclass(item.category, errors.CopierWarning)
+                _one_line(str(item.message)) for item in caught if issubclass(item.category, errors.CopierWarning)
             )
 
 

@@ -58,9 +58,7 @@ class AmbiguousMunicipality(UserError):
         self.query = query
         self.candidates = tuple(candidates)
         listed = ", ".join(f"{name} ({ags})" for ags, name in self.candidates)
-        super().__init__(
-            f"municipality name {query!r} is ambiguous: {listed}; pass the AGS instead"
-        )
+        super().__init__(f"municipality name {query!r} is ambiguous: {listed}; pass the AGS instead")
 
 
 class ConflictsLeft(KitError):

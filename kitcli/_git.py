@@ -26,9 +26,7 @@ class GitFailed(UserError):
 def run(cwd: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
     """Run ``git *args`` in *cwd* and return stdout; raise :class:`GitFailed` when it fails."""
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False
-    )
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False)
     if check and result.returncode != 0:
         raise GitFailed(args=args, cwd=cwd, stderr=result.stderr)
     return result.stdout
@@ -36,9 +34,7 @@ def run(cwd: Path, *args: str, env: Mapping[str, str] | None = None, check: bool
 
 def ok(cwd: Path, *args: str) -> bool:
     """Whether ``git *args`` succeeds in *cwd*."""
-    return (
-        subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False).returncode == 0
-    )
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False).returncode == 0
 
 
 def is_repo_root(path: Path) -> bool:
@@ -100,9 +96,7 @@ def describe(path: Path, ref: str = "HEAD") -> str:
 
 def show(path: Path, ref: str, relpath: str) -> str | None:
     """The text of *relpath* at *ref*, or None when it does not exist there."""
-    result = subprocess.run(
-        ["git", "show", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False
-    )
+    result = subprocess.run(["git", "show", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False)
     return result.stdout.decode("utf-8") if result.returncode == 0 else None
 
 
@@ -118,9 +112,7 @@ def last_commit_date(path: Path) -> str | None:
 
 def blob(path: Path, ref: str, relpath: str) -> bytes | None:
     """The bytes of *relpath* at *ref* (exactly as committed), or None when it does not exist there."""
-    result = subprocess.run(
-        ["git", "cat-file", "blob", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False
-    )
+    result = subprocess.run(["git", "cat-file", "blob", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False)
     return result.stdout if result.returncode == 0 else None
 
 

@@ -164,7 +164,7 @@ def regierungsbezirk(ags: str) -> str:
 
 
 def is_kreisfrei(ags: str) -> bool:
-    """Kreisfreie Städte have Kreis digits 61–65 and Gemeinde part 000."""
+    """Kreisfreie Städte have Kreis digits 61 to 65 and Gemeinde part 000."""
     return bool(_validate.BAVARIAN_AGS_RE.fullmatch(ags)) and 61 <= int(ags[3:5]) <= 65 and ags[5:] == "000"
 
 
@@ -251,12 +251,13 @@ def complete(profile: Profile) -> Profile:
         _validate.ags(f"profile {profile.id}: ags", profile.ags)
     kind = normalise_kind(profile.kind)
     if kind is None:
-        raise InvalidValue(field=f"profile {profile.id}: kind", value=profile.kind,
-                           reason=f"is no municipality kind: one of {', '.join(KINDS)}")
+        raise InvalidValue(
+            field=f"profile {profile.id}: kind",
+            value=profile.kind,
+            reason=f"is no municipality kind: one of {', '.join(KINDS)}",
+        )
     bezirk = profile.regierungsbezirk or regierungsbezirk(profile.ags)
-    authority = profile.supervisory_authority or supervisory_authority(
-        ags=profile.ags, kind=kind, kreis=profile.kreis
-    )
+    authority = profile.supervisory_authority or supervisory_authority(ags=profile.ags, kind=kind, kreis=profile.kreis)
     return replace(profile, kind=kind, regierungsbezirk=bezirk, supervisory_authority=authority)
 
 
@@ -275,7 +276,9 @@ def load_profiles() -> dict[str, Profile]:
     for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             pid = entry.name.removesuffix(".toml")
-            profiles[pid] = parse_profile(entry.read_text(encoding="utf-8"), where=f"profile {entry.name}", default_id=pid)
+            profiles[pid] = parse_profile(
+                entry.read_text(encoding="utf-8"), where=f"profile {entry.name}", default_id=pid
+            )
     for _, directory in reversed(_profile_dirs()):
         if directory.is_dir():
             for path in sorted(directory.glob("*.toml")):
@@ -323,7 +326,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
                 dialect = csv.excel
             reader = csv.DictReader(handle, dialect=dialect)
             header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = [(reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items() if k}) for row in reader]
+            rows = [
+                (reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items() if k}) for row in reader
+            ]
     except FileNotFoundError:
         raise UserError(f"{path}: no such file; pass the municipality list exported as CSV") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -340,7 +345,9 @@ def _read_kreise(path: Path) -> dict[str, str]:
     for line, row in rows:
         code, name = row.get(code_col, ""), row.get("name", "")
         if not re.fullmatch(r"\d{5}", code) or not name:
-            raise UserError(f"{path}, line {line}: malformed row: expected a 5-digit kreis_ags and a name, got {code!r}, {name!r}")
+            raise UserError(
+                f"{path}, line {line}: malformed row: expected a 5-digit kreis_ags and a name, got {code!r}, {name!r}"
+            )
         kreise[code] = name
     return kreise
 
@@ -350,7 +357,9 @@ def import_registry(path: Path, *, kreise_path: Path | None = None) -> ImportRep
     and, optionally, the list of Kreise, validate every row, then replace the registry atomically."""
     header, rows = _read_csv(path)
     if "ags" not in header:
-        raise UserError(f"{path}: no `ags` column (found: {', '.join(header) or 'none'}); the CSV needs the columns ags,name")
+        raise UserError(
+            f"{path}: no `ags` column (found: {', '.join(header) or 'none'}); the CSV needs the columns ags,name"
+        )
     if "name" not in header:
         raise UserError(f"{path}: no `name` column (found: {', '.join(header)}); the CSV needs the columns ags,name")
     kreise = _read_kreise(kreise_path) if kreise_path else {}
@@ -364,8 +373,10 @@ def import_registry(path: Path, *, kreise_path: Path | None = None) -> ImportRep
         if ags in entries:
             raise UserError(f"{path}, line {line}: AGS {ags} occurs twice")
         name, suffix_kind, official = split_official_name(raw_name)
-        kind = normalise_kind(row.get("kind", "")) or suffix_kind or (
-            "Kreisfreie Stadt" if is_kreisfrei(ags) else "Gemeinde"
+        kind = (
+            normalise_kind(row.get("kind", ""))
+            or suffix_kind
+            or ("Kreisfreie Stadt" if is_kreisfrei(ags) else "Gemeinde")
         )
         if "landeshauptstadt" in row.get("kind", "").lower() or raw_name.endswith("Landeshauptstadt"):
             official = f"Landeshauptstadt {name}"
@@ -374,8 +385,13 @@ def import_registry(path: Path, *, kreise_path: Path | None = None) -> ImportRep
         kreis_ags = row.get("kreis_ags") or ags[:5]
         kreis = "" if is_kreisfrei(ags) else kreise.get(kreis_ags, "")
         entries[ags] = Entry(
-            ags=ags, name=name, official_name=official, kind=kind, kreis_ags=kreis_ags,
-            kreis=kreis, regierungsbezirk=regierungsbezirk(ags),
+            ags=ags,
+            name=name,
+            official_name=official,
+            kind=kind,
+            kreis_ags=kreis_ags,
+            kreis=kreis,
+            regierungsbezirk=regierungsbezirk(ags),
         )
     if not entries:
         raise UserError(f"{path}: no municipalities found; the CSV needs a header line and rows")
@@ -395,23 +411,27 @@ def load_registry() -> list[Entry]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as error:
-        raise UserError(f"municipality registry {path} is corrupt ({error}); run `kit municipality import FILE.csv` again") from error
+        raise UserError(
+            f"municipality registry {path} is corrupt ({error}); run `kit municipality import FILE.csv` again"
+        ) from error
     return [Entry(**item) for item in payload.get("municipalities", [])]
 
 
 def entry_profile(entry: Entry) -> Profile:
     """A minimal profile built from the registry: name, AGS and what they imply."""
-    return complete(Profile(
-        id=slugify(entry.name) if entry.name else entry.ags,
-        name=entry.name,
-        official_name=entry.official_name,
-        kind=entry.kind,
-        ags=entry.ags,
-        kreis=entry.kreis,
-        regierungsbezirk=entry.regierungsbezirk,
-        address=Address(city=entry.name),
-        origin="registry",
-    ))
+    return complete(
+        Profile(
+            id=slugify(entry.name) if entry.name else entry.ags,
+            name=entry.name,
+            official_name=entry.official_name,
+            kind=entry.kind,
+            ags=entry.ags,
+            kreis=entry.kreis,
+            regierungsbezirk=entry.regierungsbezirk,
+            address=Address(city=entry.name),
+            origin="registry",
+        )
+    )
 
 
 # --- finding a municipality ------------------------------------------------------------------
@@ -438,17 +458,27 @@ def search(text: str, *, limit: int = 50) -> list[Match]:
     for entry in load_registry():
         if needle in fold(entry.name) or needle in fold(entry.official_name) or entry.ags.startswith(text.strip()):
             profile = by_ags.get(entry.ags)
-            results[entry.ags] = Match(entry.ags, entry.name, entry.official_name, entry.kind,
-                                       entry.regierungsbezirk, profile.id if profile else None)
+            results[entry.ags] = Match(
+                entry.ags,
+                entry.name,
+                entry.official_name,
+                entry.kind,
+                entry.regierungsbezirk,
+                profile.id if profile else None,
+            )
     for profile in profiles.values():
         key = profile.ags or f"profile:{profile.id}"
         if key in results:
             continue
-        if needle in fold(profile.name) or needle in fold(profile.official_name) or needle in fold(profile.id) or (
-            profile.ags and profile.ags.startswith(text.strip())
+        if (
+            needle in fold(profile.name)
+            or needle in fold(profile.official_name)
+            or needle in fold(profile.id)
+            or (profile.ags and profile.ags.startswith(text.strip()))
         ):
-            results[key] = Match(profile.ags, profile.name, profile.official_name, profile.kind,
-                                 profile.regierungsbezirk, profile.id)
+            results[key] = Match(
+                profile.ags, profile.name, profile.official_name, profile.kind, profile.regierungsbezirk, profile.id
+            )
     exact = [m for m in results.values() if fold(m.name) == needle]
     rest = sorted((m for m in results.values() if m not in exact), key=lambda m: (fold(m.name), m.ags))
     return (sorted(exact, key=lambda m: m.ags) + rest)[:limit]
@@ -464,16 +494,26 @@ def resolve(query: str) -> Profile:
         return profiles[query]
     registry = load_registry()
     if query[0].isdigit():
-        _validate.ags("--municipality", query)
-        for profile in profiles.values():
-            if profile.ags == query:
-                return profile
-        for entry in registry:
-            if entry.ags == query:
-                return entry_profile(entry)
-        hint = ("it is not in the imported registry" if registry else
-                "no profile has it and no registry is imported; run `kit municipality import FILE.csv` once")
-        raise UnknownMunicipality(query=query, hint=hint)
+        return _resolve_ags(query, profiles, registry)
+    return _resolve_name(query, profiles, registry)
+
+
+_NO_REGISTRY = "no registry is imported; run `kit municipality import FILE.csv` once"
+
+
+def _resolve_ags(ags: str, profiles: Mapping[str, Profile], registry: list[Entry]) -> Profile:
+    _validate.ags("--municipality", ags)
+    found = next((p for p in profiles.values() if p.ags == ags), None)
+    if found is not None:
+        return found
+    entry = next((e for e in registry if e.ags == ags), None)
+    if entry is not None:
+        return entry_profile(entry)
+    hint = "it is not in the imported registry" if registry else f"no profile has it and {_NO_REGISTRY}"
+    raise UnknownMunicipality(query=ags, hint=hint)
+
+
+def _resolve_name(query: str, profiles: Mapping[str, Profile], registry: list[Entry]) -> Profile:
     needle = fold(query)
     candidates: dict[str, tuple[str, Profile | Entry]] = {}
     for profile in profiles.values():
@@ -481,19 +521,19 @@ def resolve(query: str) -> Profile:
             candidates[profile.ags or profile.id] = (profile.official_name or profile.name, profile)
     for entry in registry:
         if needle in (fold(entry.name), fold(entry.official_name)) and entry.ags not in candidates:
-            candidates[entry.ags] = (entry.official_name, entry)
+            label = f"{entry.official_name}, {('Landkreis ' + entry.kreis) if entry.kreis else entry.regierungsbezirk}"
+            candidates[entry.ags] = (label, entry)
     if len(candidates) > 1:
-        raise AmbiguousMunicipality(query=query, candidates=sorted((ags, name) for ags, (name, _) in candidates.items()))
+        raise AmbiguousMunicipality(
+            query=query, candidates=sorted((ags, name) for ags, (name, _) in candidates.items())
+        )
     if candidates:
-        (_, found), = candidates.values()
+        ((_, found),) = candidates.values()
         return found if isinstance(found, Profile) else entry_profile(found)
-    hint = ("try `kit municipality search TEXT`" if registry else
-            "no profile matches and no registry is imported; run `kit municipality import FILE.csv` once, or pass an AGS")
+    hint = (
+        "try `kit municipality search TEXT`" if registry else f"no profile matches and {_NO_REGISTRY}, or pass an AGS"
+    )
     raise UnknownMunicipality(query=query, hint=hint)
-
-
-def show(query: str) -> Profile:
-    return resolve(query)
 
 
 def enrich(profile: Profile) -> Profile:
@@ -503,7 +543,9 @@ def enrich(profile: Profile) -> Profile:
     for entry in load_registry():
         if entry.ags == profile.ags:
             kreis = entry.kreis
-            authority = profile.supervisory_authority or supervisory_authority(ags=profile.ags, kind=profile.kind, kreis=kreis)
+            authority = profile.supervisory_authority or supervisory_authority(
+                ags=profile.ags, kind=profile.kind, kreis=kreis
+            )
             return replace(profile, kreis=kreis, supervisory_authority=authority)
     return profile
 

@@ -79,22 +79,26 @@ def load(project: Path) -> ProjectConfig:
         where = f"{KIT_TOML} [[deviation]] #{index}"
         if not isinstance(item, dict):
             raise UserError(f"{where} must be a table")
-        deviations.append(Deviation(
-            path=_text(item.get("path"), where=where, key="path"),
-            reason=_text(item.get("reason"), where=where, key="reason"),
-            approved_by=_text(item.get("approved_by"), where=where, key="approved_by"),
-            date=_text(item.get("date"), where=where, key="date"),
-        ))
+        deviations.append(
+            Deviation(
+                path=_text(item.get("path"), where=where, key="path"),
+                reason=_text(item.get("reason"), where=where, key="reason"),
+                approved_by=_text(item.get("approved_by"), where=where, key="approved_by"),
+                date=_text(item.get("date"), where=where, key="date"),
+            )
+        )
     ignores = []
     check = data.get("check", {})
     for index, item in enumerate(check.get("ignore", []) if isinstance(check, dict) else [], start=1):
         where = f"{KIT_TOML} [[check.ignore]] #{index}"
         if not isinstance(item, dict):
             raise UserError(f"{where} must be a table with code and reason")
-        ignores.append(Ignore(
-            code=_text(item.get("code"), where=where, key="code").upper(),
-            reason=_text(item.get("reason"), where=where, key="reason"),
-        ))
+        ignores.append(
+            Ignore(
+                code=_text(item.get("code"), where=where, key="code").upper(),
+                reason=_text(item.get("reason"), where=where, key="reason"),
+            )
+        )
     strict = check.get("strict", False) if isinstance(check, dict) else False
     if not isinstance(strict, bool):
         raise UserError(f"{KIT_TOML} [check]: `strict` must be true or false, not {strict!r}")

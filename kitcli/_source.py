@@ -113,8 +113,7 @@ def open_source(location: str | None) -> Source:
     location = location or default_location()
     if not location:
         raise UserError(
-            "no template source: pass --source PATH_OR_URL, set KIT_SOURCE, "
-            "or set `source` in the kit configuration"
+            "no template source: pass --source PATH_OR_URL, set KIT_SOURCE, or set `source` in the kit configuration"
         )
     if is_remote(location):
         return Source(location=location, checkout=_mirror(location))

@@ -52,9 +52,7 @@ class TemplateSet:
             return self.templates[name]
         except KeyError:
             known = ", ".join(sorted(self.templates)) or "none"
-            raise UserError(
-                f"unknown template {name!r}; templates in {self.source.location}: {known}"
-            ) from None
+            raise UserError(f"unknown template {name!r}; templates in {self.source.location}: {known}") from None
 
     def layers(self, name: str) -> tuple[str, ...]:
         """The templates a project made from *name* carries, in the order they are applied."""
@@ -73,11 +71,7 @@ class TemplateSet:
 
     def questions_for(self, name: str) -> dict[str, Mapping[str, Any]]:
         """Questions that apply to template *name* (those whose ``when`` names it, or all)."""
-        return {
-            key: spec
-            for key, spec in self.questions.items()
-            if key != "template" and _applies(spec, name)
-        }
+        return {key: spec for key, spec in self.questions.items() if key != "template" and _applies(spec, name)}
 
 
 def _applies(spec: Mapping[str, Any], template: str) -> bool:
@@ -116,7 +110,7 @@ def _load_documents(source: Source, ref: str, relpath: str, seen: set[str]) -> l
         return []
     seen.add(relpath)
     try:
-        documents = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - SafeLoader subclass
+        documents = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as error:
         raise UserError(f"{relpath} in template source {source.location} is no valid YAML: {error}") from error
     merged: list[dict[str, Any]] = []

@@ -87,7 +87,9 @@ def color(field: str, value: str) -> str:
 
 def license_id(field: str, value: str) -> str:
     if value not in LICENSES:
-        raise InvalidValue(field=field, value=value, reason=f"is no offered licence: choose one of {', '.join(LICENSES)}")
+        raise InvalidValue(
+            field=field, value=value, reason=f"is no offered licence: choose one of {', '.join(LICENSES)}"
+        )
     return value
 
 

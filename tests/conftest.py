@@ -6,10 +6,9 @@ create the release tags they need in temporary copies of the repository (a CI cl
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ TEMPLATE_SET_PATHS = ("copier.yml", "templates")
 
 def git(cwd: Path, *args: str) -> str:
     """Run git in *cwd* and return its stdout; fail the test on a non-zero exit."""
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{result.stderr}")
     return result.stdout
@@ -42,7 +39,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
         "[user]\n\tname = Kit Test\n\temail = kit-test@example.org\n"
         "[init]\n\tdefaultBranch = main\n"
         "[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n"
-        "[protocol \"file\"]\n\tallow = always\n",
+        '[protocol "file"]\n\tallow = always\n',
         encoding="utf-8",
     )
     monkeypatch.setenv("HOME", str(home))
@@ -117,8 +114,8 @@ def template_repo(make_template_repo: Callable[..., TemplateRepo]) -> TemplateRe
 
 
 @pytest.fixture
-def shared_data() -> Iterator[Path]:
+def shared_data() -> Path:
     """The reference municipality data beside the checkout, or a skip that says why."""
     if not MUNICIPALITIES_CSV.is_file() or not KREISE_CSV.is_file():
         pytest.skip(f"reference data not found at {SHARED_DATA} (../shared is absent in this checkout)")
-    yield SHARED_DATA
+    return SHARED_DATA

@@ -52,8 +52,13 @@ def test_unknown_command_is_usage_error(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_no_color_means_no_escape_codes() -> None:
-    result = subprocess.run([sys.executable, "-m", "kitcli", "new", "base", "/nonexistent/x", "--defaults", "--source", "/nonexistent"],
-                            capture_output=True, text=True, check=False, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "kitcli", "new", "base", "/nonexistent/x", "--defaults", "--source", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
     assert "\x1b[" not in result.stderr
     assert result.stderr.count("\n") == 1

@@ -46,8 +46,14 @@ def test_profiles_leave_unknown_data_empty() -> None:
 
 
 def test_import_and_counts(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = kit_json(capsys, "municipality", "import", str(shared_data / "bavaria-municipalities.csv"),
-                            "--kreise", str(shared_data / "bavaria-kreise.csv"))
+    code, report = kit_json(
+        capsys,
+        "municipality",
+        "import",
+        str(shared_data / "bavaria-municipalities.csv"),
+        "--kreise",
+        str(shared_data / "bavaria-kreise.csv"),
+    )
     assert code == 0
     assert isinstance(report, dict)
     assert report["municipalities"] == 2056
@@ -58,16 +64,33 @@ def test_import_and_counts(shared_data: Path, capsys: pytest.CaptureFixture[str]
     by_bezirk: dict[str, int] = {}
     for entry in registry:
         by_bezirk[entry.regierungsbezirk] = by_bezirk.get(entry.regierungsbezirk, 0) + 1
-    assert by_bezirk == {"Oberbayern": 500, "Niederbayern": 258, "Oberpfalz": 226, "Oberfranken": 214,
-                         "Mittelfranken": 210, "Unterfranken": 308, "Schwaben": 340}
+    assert by_bezirk == {
+        "Oberbayern": 500,
+        "Niederbayern": 258,
+        "Oberpfalz": 226,
+        "Oberfranken": 214,
+        "Mittelfranken": 210,
+        "Unterfranken": 308,
+        "Schwaben": 340,
+    }
     kreisfrei = [e for e in registry if e.kind == "Kreisfreie Stadt"]
     assert len(kreisfrei) == 25
 
 
 @pytest.fixture
 def imported(shared_data: Path) -> None:
-    assert main(["municipality", "import", str(shared_data / "bavaria-municipalities.csv"),
-                 "--kreise", str(shared_data / "bavaria-kreise.csv")]) == 0
+    assert (
+        main(
+            [
+                "municipality",
+                "import",
+                str(shared_data / "bavaria-municipalities.csv"),
+                "--kreise",
+                str(shared_data / "bavaria-kreise.csv"),
+            ]
+        )
+        == 0
+    )
 
 
 @pytest.mark.usefixtures("imported")
@@ -75,13 +98,25 @@ def imported(shared_data: Path) -> None:
     ("query", "expected"),
     [
         # Große Kreisstadt: Regierung; kreisangehörige Gemeinde: Landratsamt of its Kreis
-        pytest.param("09177117", {"kind": "Große Kreisstadt", "supervisory_authority": "Regierung von Oberbayern"}, id="grosse-kreisstadt-erding"),
-        pytest.param("09171111", {"kind": "Stadt", "supervisory_authority": "Landratsamt Altötting"}, id="stadt-in-landkreis"),
-        pytest.param("09362000", {"kind": "Kreisfreie Stadt", "supervisory_authority": "Regierung der Oberpfalz"}, id="oberpfalz-article"),
+        pytest.param(
+            "09177117",
+            {"kind": "Große Kreisstadt", "supervisory_authority": "Regierung von Oberbayern"},
+            id="grosse-kreisstadt-erding",
+        ),
+        pytest.param(
+            "09171111", {"kind": "Stadt", "supervisory_authority": "Landratsamt Altötting"}, id="stadt-in-landkreis"
+        ),
+        pytest.param(
+            "09362000",
+            {"kind": "Kreisfreie Stadt", "supervisory_authority": "Regierung der Oberpfalz"},
+            id="oberpfalz-article",
+        ),
         pytest.param("09273125", {"name": "Hausen", "regierungsbezirk": "Niederbayern"}, id="hausen-by-ags"),
     ],
 )
-def test_show_from_registry_derives_facts(capsys: pytest.CaptureFixture[str], query: str, expected: dict[str, str]) -> None:
+def test_show_from_registry_derives_facts(
+    capsys: pytest.CaptureFixture[str], query: str, expected: dict[str, str]
+) -> None:
     code, profile = kit_json(capsys, "municipality", "show", query)
     assert code == 0
     assert isinstance(profile, dict)
@@ -129,7 +164,9 @@ def test_ambiguous_show(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.param("ags,name\n", "no municipalities", id="header-only"),
     ],
 )
-def test_import_rejects_malformed_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, named: str) -> None:
+def test_import_rejects_malformed_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, named: str
+) -> None:
     from kitcli._municipality import registry_file
 
     good = tmp_path / "good.csv"
@@ -140,7 +177,8 @@ def test_import_rejects_malformed_csv(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text(content, encoding="utf-8")
     assert main(["municipality", "import", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert named in err and str(bad) in err
+    assert named in err
+    assert str(bad) in err
     assert registry_file().read_bytes() == before  # the previous registry survives
 
 
@@ -167,7 +205,10 @@ def test_user_profile_overrides_and_bad_profile(tmp_path: Path, capsys: pytest.C
 
     profiles = config_dir() / "profiles"
     profiles.mkdir(parents=True)
-    (profiles / "augsburg.toml").write_text('name = "Augsburg"\nags = "09761000"\nkind = "Kreisfreie Stadt"\nemail = "info@augsburg.example"\n', encoding="utf-8")
+    (profiles / "augsburg.toml").write_text(
+        'name = "Augsburg"\nags = "09761000"\nkind = "Kreisfreie Stadt"\nemail = "info@augsburg.example"\n',
+        encoding="utf-8",
+    )
     code, profile = kit_json(capsys, "municipality", "show", "augsburg")
     assert code == 0
     assert isinstance(profile, dict)

@@ -24,10 +24,21 @@ def snapshot(path: Path) -> set[str]:
     return {str(p.relative_to(path)) for p in path.rglob("*")}
 
 
-def test_new_base_records_answers_and_commits(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_base_records_answers_and_commits(
+    template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dest = tmp_path / "projekt"
-    code = run_kit("new", "base", str(dest), "--municipality", "augsburg", "--defaults",
-                   "--source", str(template_repo.path), "--json")
+    code = run_kit(
+        "new",
+        "base",
+        str(dest),
+        "--municipality",
+        "augsburg",
+        "--defaults",
+        "--source",
+        str(template_repo.path),
+        "--json",
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert [layer["template"] for layer in result["layers"]] == ["base"]
@@ -45,8 +56,21 @@ def test_new_base_records_answers_and_commits(template_repo: TemplateRepo, tmp_p
 
 def test_new_service_carries_base_layer(template_repo: TemplateRepo, tmp_path: Path) -> None:
     dest = tmp_path / "dienst"
-    assert run_kit("new", "ozg-service", str(dest), "-m", "09162000", "--defaults",
-                   "--source", str(template_repo.path), "--data", "leika_key=99123456789012") == 0
+    assert (
+        run_kit(
+            "new",
+            "ozg-service",
+            str(dest),
+            "-m",
+            "09162000",
+            "--defaults",
+            "--source",
+            str(template_repo.path),
+            "--data",
+            "leika_key=99123456789012",
+        )
+        == 0
+    )
     base = yaml.safe_load((dest / ".copier-answers.base.yml").read_text(encoding="utf-8"))
     service = yaml.safe_load((dest / ".copier-answers.ozg-service.yml").read_text(encoding="utf-8"))
     assert base["template"] == "base"
@@ -72,7 +96,10 @@ def test_new_takes_newest_release_and_vcs_ref(template_repo: TemplateRepo, tmp_p
     template_repo.release("v2.0.0")
     newest, older = tmp_path / "newest", tmp_path / "older"
     assert run_kit("new", "base", str(newest), "--defaults", "--source", str(template_repo.path)) == 0
-    assert run_kit("new", "base", str(older), "--defaults", "--source", str(template_repo.path), "--vcs-ref", "v1.0.0") == 0
+    assert (
+        run_kit("new", "base", str(older), "--defaults", "--source", str(template_repo.path), "--vcs-ref", "v1.0.0")
+        == 0
+    )
     assert (newest / "NEW_IN_2.md").is_file()
     assert not (older / "NEW_IN_2.md").exists()
 
@@ -89,20 +116,56 @@ def test_data_file_and_data_override(template_repo: TemplateRepo, tmp_path: Path
     data_file = tmp_path / "answers.yml"
     data_file.write_text("project_name: Hundesteuer\nlicense: Apache-2.0\n", encoding="utf-8")
     dest = tmp_path / "p"
-    assert run_kit("new", "base", str(dest), "--defaults", "--source", str(template_repo.path),
-                   "--data-file", str(data_file), "--data", "license=MIT") == 0
+    assert (
+        run_kit(
+            "new",
+            "base",
+            str(dest),
+            "--defaults",
+            "--source",
+            str(template_repo.path),
+            "--data-file",
+            str(data_file),
+            "--data",
+            "license=MIT",
+        )
+        == 0
+    )
     answers = yaml.safe_load((dest / ".copier-answers.base.yml").read_text(encoding="utf-8"))
     assert answers["project_name"] == "Hundesteuer"
     assert answers["project_slug"] == "hundesteuer"
     assert answers["license"] == "MIT"
 
 
-def test_municipality_without_profile_comes_from_registry(template_repo: TemplateRepo, tmp_path: Path, shared_data: Path) -> None:
-    assert run_kit("municipality", "import", str(shared_data / "bavaria-municipalities.csv"),
-                   "--kreise", str(shared_data / "bavaria-kreise.csv")) == 0
+def test_municipality_without_profile_comes_from_registry(
+    template_repo: TemplateRepo, tmp_path: Path, shared_data: Path
+) -> None:
+    assert (
+        run_kit(
+            "municipality",
+            "import",
+            str(shared_data / "bavaria-municipalities.csv"),
+            "--kreise",
+            str(shared_data / "bavaria-kreise.csv"),
+        )
+        == 0
+    )
     dest = tmp_path / "p"
-    assert run_kit("new", "base", str(dest), "-m", "09171111", "--defaults", "--source", str(template_repo.path),
-                   "--data", "municipality_email=rathaus@example.org") == 0
+    assert (
+        run_kit(
+            "new",
+            "base",
+            str(dest),
+            "-m",
+            "09171111",
+            "--defaults",
+            "--source",
+            str(template_repo.path),
+            "--data",
+            "municipality_email=rathaus@example.org",
+        )
+        == 0
+    )
     answers = yaml.safe_load((dest / ".copier-answers.base.yml").read_text(encoding="utf-8"))
     assert answers["municipality_official_name"] == "Stadt Altötting"
     assert answers["municipality_kind"] == "Stadt"
@@ -112,12 +175,26 @@ def test_municipality_without_profile_comes_from_registry(template_repo: Templat
     assert answers["municipality_email"] == "rathaus@example.org"
 
 
-def test_jinja_in_answers_is_refused(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jinja_in_answers_is_refused(
+    template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dest = tmp_path / "p"
-    assert run_kit("new", "base", str(dest), "--defaults", "--source", str(template_repo.path),
-                   "--data", "project_name={{ 7*7 }}") == 2
+    assert (
+        run_kit(
+            "new",
+            "base",
+            str(dest),
+            "--defaults",
+            "--source",
+            str(template_repo.path),
+            "--data",
+            "project_name={{ 7*7 }}",
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "{{ 7*7 }}" in err and "49" not in err
+    assert "{{ 7*7 }}" in err
+    assert "49" not in err
     assert not dest.exists()
 
 
@@ -167,7 +244,9 @@ def test_bad_input_exits_2_names_value_writes_nothing(
     assert snapshot(work) == before
 
 
-def test_ambiguous_name_lists_candidates(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: None) -> None:
+def test_ambiguous_name_lists_candidates(
+    template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: None
+) -> None:
     dest = tmp_path / "p"
     assert run_kit("new", "base", str(dest), "-m", "Hausen", "--defaults", "--source", str(template_repo.path)) == 2
     err = capsys.readouterr().err
@@ -185,13 +264,21 @@ def test_ambiguous_name_lists_candidates(template_repo: TemplateRepo, tmp_path: 
         pytest.param("project_name:\n  nested: 1\n", "single value", id="nested-value"),
     ],
 )
-def test_malformed_data_file(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, named: str) -> None:
+def test_malformed_data_file(
+    template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, named: str
+) -> None:
     data_file = tmp_path / "answers.yml"
     data_file.write_text(content, encoding="utf-8")
     dest = tmp_path / "p"
-    assert run_kit("new", "base", str(dest), "--defaults", "--source", str(template_repo.path), "--data-file", str(data_file)) == 2
+    assert (
+        run_kit(
+            "new", "base", str(dest), "--defaults", "--source", str(template_repo.path), "--data-file", str(data_file)
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert named in err and str(data_file) in err
+    assert named in err
+    assert str(data_file) in err
     assert not dest.exists()
 
 
@@ -199,7 +286,12 @@ def test_unreadable_data_file(template_repo: TemplateRepo, tmp_path: Path, capsy
     data_file = tmp_path / "answers.yml"
     data_file.write_bytes(b"\xff\xfe\x00binary")
     dest = tmp_path / "p"
-    assert run_kit("new", "base", str(dest), "--defaults", "--source", str(template_repo.path), "--data-file", str(data_file)) == 2
+    assert (
+        run_kit(
+            "new", "base", str(dest), "--defaults", "--source", str(template_repo.path), "--data-file", str(data_file)
+        )
+        == 2
+    )
     assert "unreadable" in capsys.readouterr().err
     assert not dest.exists()
 
@@ -225,11 +317,15 @@ def test_dest_is_a_file(template_repo: TemplateRepo, tmp_path: Path, capsys: pyt
 def test_unknown_template(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_kit("new", "wohngeld", str(tmp_path / "p"), "--defaults", "--source", str(template_repo.path)) == 2
     err = capsys.readouterr().err
-    assert "wohngeld" in err and "base" in err and "ozg-service" in err
+    assert "wohngeld" in err
+    assert "base" in err
+    assert "ozg-service" in err
     assert not (tmp_path / "p").exists()
 
 
-def test_non_interactive_without_defaults_is_refused(template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_interactive_without_defaults_is_refused(
+    template_repo: TemplateRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_kit("new", "base", str(tmp_path / "p"), "--source", str(template_repo.path)) == 2
     assert "--defaults" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
@@ -247,14 +343,18 @@ def test_unreachable_remote_source(tmp_path: Path, capsys: pytest.CaptureFixture
     assert not (tmp_path / "p").exists()
 
 
-def test_kit_source_environment_variable(template_repo: TemplateRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kit_source_environment_variable(
+    template_repo: TemplateRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KIT_SOURCE", str(template_repo.path))
     assert run_kit("new", "base", str(tmp_path / "p"), "--defaults") == 0
     answers = yaml.safe_load((tmp_path / "p" / ".copier-answers.base.yml").read_text(encoding="utf-8"))
     assert answers["_src_path"] == str(template_repo.path)
 
 
-def test_interrupt_during_render_leaves_nothing(template_repo: TemplateRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_interrupt_during_render_leaves_nothing(
+    template_repo: TemplateRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from kitcli import _copier
 
     calls = {"n": 0}
@@ -275,8 +375,12 @@ def test_interrupt_during_render_leaves_nothing(template_repo: TemplateRepo, tmp
 
 
 def test_python_dash_m_entry_point(template_repo: TemplateRepo, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "kitcli", "templates", "--json", "--source", str(template_repo.path)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "kitcli", "templates", "--json", "--source", str(template_repo.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert {t["name"] for t in listing["templates"]} >= {"base", "ozg-service"}

@@ -14,7 +14,9 @@ from .conftest import TemplateRepo, git
 
 
 def copier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "copier", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -32,8 +34,19 @@ def release_v110(repo: TemplateRepo) -> None:
 
 def test_plain_copier_copy_then_update(template_repo: TemplateRepo, tmp_path: Path) -> None:
     project = tmp_path / "plain"
-    copier(tmp_path, "copy", "--defaults", "--vcs-ref", "v1.0.0", "-d", "template=base",
-           "-d", "municipality_name=Augsburg", str(template_repo.path), str(project))
+    copier(
+        tmp_path,
+        "copy",
+        "--defaults",
+        "--vcs-ref",
+        "v1.0.0",
+        "-d",
+        "template=base",
+        "-d",
+        "municipality_name=Augsburg",
+        str(template_repo.path),
+        str(project),
+    )
     recorded = answers(project, "base")
     assert recorded["_commit"] == "v1.0.0"
     assert recorded["template"] == "base"
@@ -49,7 +62,10 @@ def test_plain_copier_copy_then_update(template_repo: TemplateRepo, tmp_path: Pa
 
 def test_plain_copier_update_of_kit_project_each_layer(template_repo: TemplateRepo, tmp_path: Path) -> None:
     project = tmp_path / "dienst"
-    assert main(["new", "ozg-service", str(project), "-m", "augsburg", "--defaults", "--source", str(template_repo.path)]) == 0
+    assert (
+        main(["new", "ozg-service", str(project), "-m", "augsburg", "--defaults", "--source", str(template_repo.path)])
+        == 0
+    )
     release_v110(template_repo)
     copier(project, "update", "--defaults", "-a", ".copier-answers.base.yml")
     git(project, "add", "-A")

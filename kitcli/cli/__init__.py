@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 import click
 
-from ._base import cli, print_error
-
 # Each module registers its commands on `cli` when imported (one line per module).
-from . import _municipality  # noqa: F401
-from . import _new  # noqa: F401
-from . import _template  # noqa: F401
+from . import (
+    _municipality,  # noqa: F401
+    _new,  # noqa: F401
+    _template,  # noqa: F401
+)
+from ._base import cli, print_error
 
 __all__ = ["cli", "main"]
 

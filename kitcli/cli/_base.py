@@ -62,9 +62,9 @@ def cli(ctx: click.Context) -> None:
         ctx.color = False
 
 
-@cli.command("completion", epilog="Example: eval \"$(kit completion bash)\"")
+@cli.command("completion", epilog='Example: eval "$(kit completion bash)"')
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def completion(shell: str) -> None:
+def completion(*, shell: str) -> None:
     """Print the shell completion script for SHELL."""
     from click.shell_completion import get_completion_class
 

@@ -16,10 +16,13 @@ def municipality_group() -> None:
 
 @municipality_group.command("import", epilog=EXIT_CODES_HELP)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--kreise", type=click.Path(path_type=Path, dir_okay=False),
-              help="CSV of Kreise (kreis_ags,name): lets the kit name the Landratsamt.")
+@click.option(
+    "--kreise",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV of Kreise (kreis_ags,name): lets the kit name the Landratsamt.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def import_command(file: Path, kreise: Path | None, as_json: bool) -> None:
+def import_command(*, file: Path, kreise: Path | None, as_json: bool) -> None:
     """Import the official list of municipalities from FILE (CSV with columns ags,name;
     optional kind, kreis_ags). Replaces the previous registry only when every row is valid."""
     from .._municipality import import_registry
@@ -28,15 +31,18 @@ def import_command(file: Path, kreise: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(vars(report))
         return
-    echo(f"Imported {report.municipalities} municipalities"
-         + (f" and {report.kreise} Kreise" if report.kreise else "") + f" into {report.registry}")
+    echo(
+        f"Imported {report.municipalities} municipalities"
+        + (f" and {report.kreise} Kreise" if report.kreise else "")
+        + f" into {report.registry}"
+    )
 
 
 @municipality_group.command("search", epilog=EXIT_CODES_HELP)
 @click.argument("text")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def search_command(text: str, limit: int, as_json: bool) -> None:
+def search_command(*, text: str, limit: int, as_json: bool) -> None:
     """Search municipalities by part of the name or by AGS prefix. Exit 1 when nothing matches."""
     from .._municipality import search
 
@@ -56,7 +62,7 @@ def search_command(text: str, limit: int, as_json: bool) -> None:
 @municipality_group.command("show", epilog=EXIT_CODES_HELP)
 @click.argument("query", metavar="AGS|ID|NAME")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def show_command(query: str, as_json: bool) -> None:
+def show_command(*, query: str, as_json: bool) -> None:
     """Show the profile the kit would use for a municipality (shipped, user or from the registry)."""
     from .._municipality import enrich, resolve
 

@@ -23,15 +23,36 @@ def parse_data(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("template")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("-m", "--municipality", metavar="ID|AGS|NAME", help="Municipality: profile id, AGS or name.")
-@click.option("-d", "--data", "data", multiple=True, metavar="KEY=VALUE", help="Answer a template question (repeatable).")
-@click.option("--data-file", type=click.Path(path_type=Path, dir_okay=False), help="Answers from a YAML, JSON or TOML file.")
+@click.option(
+    "-d", "--data", "data", multiple=True, metavar="KEY=VALUE", help="Answer a template question (repeatable)."
+)
+@click.option(
+    "--data-file", type=click.Path(path_type=Path, dir_okay=False), help="Answers from a YAML, JSON or TOML file."
+)
 @click.option("--defaults", is_flag=True, help="Ask nothing; take defaults for unanswered questions.")
-@click.option("--source", metavar="PATH_OR_URL", help="Template repository (default: KIT_SOURCE, the configured source, or this kit's repository).")
-@click.option("--vcs-ref", metavar="REF", help="Template version: a tag, branch or commit (default: the newest release).")
+@click.option(
+    "--source",
+    metavar="PATH_OR_URL",
+    help="Template repository (default: KIT_SOURCE, the configured source, or this kit's repository).",
+)
+@click.option(
+    "--vcs-ref", metavar="REF", help="Template version: a tag, branch or commit (default: the newest release)."
+)
 @click.option("--no-git", is_flag=True, help="Do not initialise a git repository.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def new_command(template: str, dest: Path, municipality: str | None, data: tuple[str, ...], data_file: Path | None,
-                defaults: bool, source: str | None, vcs_ref: str | None, no_git: bool, as_json: bool) -> None:
+def new_command(
+    *,
+    template: str,
+    dest: Path,
+    municipality: str | None,
+    data: tuple[str, ...],
+    data_file: Path | None,
+    defaults: bool,
+    source: str | None,
+    vcs_ref: str | None,
+    no_git: bool,
+    as_json: bool,
+) -> None:
     """Generate a new project from TEMPLATE into DEST (which must not exist or be empty).
 
     Every answer is validated before anything is written; the project is rendered in a
@@ -43,11 +64,20 @@ def new_command(template: str, dest: Path, municipality: str | None, data: tuple
     """
     from ..commands.new import NewOptions, new
 
-    result = new(NewOptions(
-        template=template, dest=dest, municipality=municipality, data=parse_data(data),
-        data_file=data_file, defaults=defaults, source=source, vcs_ref=vcs_ref, git=not no_git,
-        interactive=stdin_is_terminal(),
-    ))
+    result = new(
+        NewOptions(
+            template=template,
+            dest=dest,
+            municipality=municipality,
+            data=parse_data(data),
+            data_file=data_file,
+            defaults=defaults,
+            source=source,
+            vcs_ref=vcs_ref,
+            git=not no_git,
+            interactive=stdin_is_terminal(),
+        )
+    )
     for warning in result.warnings:
         print_warning(warning)
     if as_json:
@@ -68,7 +98,7 @@ def new_command(template: str, dest: Path, municipality: str | None, data: tuple
 @cli.command("templates", epilog=EXIT_CODES_HELP)
 @click.option("--source", metavar="PATH_OR_URL", help="Template repository (default as for `kit new`).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def templates_command(source: str | None, as_json: bool) -> None:
+def templates_command(*, source: str | None, as_json: bool) -> None:
     """List the templates of the template set with their versions and descriptions."""
     from ..commands.templates import list_templates
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import tomllib
@@ -19,9 +18,18 @@ from .._errors import UserError
 from .._municipality import Profile
 
 MUNICIPALITY_FIELDS_SHOWN_MISSING = (
-    "municipality_street", "municipality_postcode", "municipality_email", "municipality_phone",
-    "municipality_website", "representative_title", "representative_name", "supervisory_authority",
-    "content_responsible", "dpo_name", "dpo_email", "accessibility_contact_email",
+    "municipality_street",
+    "municipality_postcode",
+    "municipality_email",
+    "municipality_phone",
+    "municipality_website",
+    "representative_title",
+    "representative_name",
+    "supervisory_authority",
+    "content_responsible",
+    "dpo_name",
+    "dpo_email",
+    "accessibility_contact_email",
 )
 
 
@@ -69,9 +77,13 @@ class NewResult:
             "template": self.template,
             "source": self.source,
             "layers": [vars(layer) for layer in self.layers],
-            "municipality": None if self.municipality is None else {
-                "id": self.municipality.id, "name": self.municipality.name,
-                "ags": self.municipality.ags, "origin": self.municipality.origin,
+            "municipality": None
+            if self.municipality is None
+            else {
+                "id": self.municipality.id,
+                "name": self.municipality.name,
+                "ags": self.municipality.ags,
+                "origin": self.municipality.origin,
             },
             "commit": self.commit,
             "missing": list(self.missing),
@@ -115,7 +127,9 @@ def read_data_file(path: Path) -> dict[str, str]:
     return answers
 
 
-def gather_answers(options: NewOptions, tset: _templateset.TemplateSet, layers: tuple[str, ...]) -> tuple[dict[str, str], Profile | None]:
+def gather_answers(
+    options: NewOptions, tset: _templateset.TemplateSet, layers: tuple[str, ...]
+) -> tuple[dict[str, str], Profile | None]:
     """Profile answers, then ``--data-file``, then ``--data``; every key must be a question."""
     questions: dict[str, Mapping[str, Any]] = {}
     for layer in layers:
@@ -146,7 +160,8 @@ def gather_answers(options: NewOptions, tset: _templateset.TemplateSet, layers: 
             if str(value) not in allowed:
                 raise UserError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
     literal_defaults = {
-        key: str(spec.get("default")) for key, spec in questions.items()
+        key: str(spec.get("default"))
+        for key, spec in questions.items()
         if isinstance(spec.get("default"), str) and "{" not in str(spec.get("default"))
     }
     _validate.validate_answers({**{k: v for k, v in literal_defaults.items() if k.startswith("theme_")}, **answers})
@@ -182,9 +197,15 @@ def new(options: NewOptions) -> NewResult:
             data["template"] = layer
             if "layered_template" in layer_questions:
                 data["layered_template"] = options.template if options.template != layer else ""
-            outcome = _copier.copy(_copier.Render(
-                src=source.location, dst=work, vcs_ref=ref, data=data, defaults=options.defaults,
-            ))
+            outcome = _copier.copy(
+                _copier.Render(
+                    src=source.location,
+                    dst=work,
+                    vcs_ref=ref,
+                    data=data,
+                    defaults=options.defaults,
+                )
+            )
             warnings.extend(outcome.warnings)
             layer_answers = _answers.read(work, _answers_file_of(work, layer))
             recorded.update({k: str(v) for k, v in layer_answers.user_answers.items()})
@@ -192,11 +213,13 @@ def new(options: NewOptions) -> NewResult:
         commit = None
         if options.git:
             versions = ", ".join(f"{layer.template} {layer.version}" for layer in result_layers)
-            commit = _git.init_and_commit(work, f"Generate from kommunal-kit templates ({versions})\n\nSource: {source.location}")
+            commit = _git.init_and_commit(
+                work, f"Generate from kommunal-kit templates ({versions})\n\nSource: {source.location}"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_dir():
             dest.rmdir()
-        os.rename(work, dest)
+        work.rename(dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -206,8 +229,14 @@ def new(options: NewOptions) -> NewResult:
     if missing:
         steps.append("fill in the missing municipality data before going live (see `missing`)")
     return NewResult(
-        dest=dest, template=options.template, source=source.location, layers=tuple(result_layers),
-        municipality=profile, commit=commit, missing=missing, next_steps=tuple(steps),
+        dest=dest,
+        template=options.template,
+        source=source.location,
+        layers=tuple(result_layers),
+        municipality=profile,
+        commit=commit,
+        missing=missing,
+        next_steps=tuple(steps),
         warnings=tuple(dict.fromkeys(warnings)),
     )
 

@@ -30,8 +30,12 @@ class TemplateListing:
             "releases": list(self.releases),
             "commit": self.commit,
             "templates": [
-                {"name": t.name, "description": t.description, "extends": list(t.extends),
-                 "version": self.latest_release or self.commit}
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    "extends": list(t.extends),
+                    "version": self.latest_release or self.commit,
+                }
                 for t in self.templates
             ],
         }
