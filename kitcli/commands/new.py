@@ -208,6 +208,8 @@ def new(options: NewOptions) -> NewResult:
             )
             warnings.extend(outcome.warnings)
             layer_answers = _answers.read(work, _answers_file_of(work, layer))
+            # Answers typed at Copier's prompts get the same validation as --data, still in scratch.
+            _validate.validate_answers(layer_answers.user_answers)
             recorded.update({k: str(v) for k, v in layer_answers.user_answers.items()})
             result_layers.append(Layer(layer, layer_answers.commit, str(layer_answers.path)))
         commit = None
@@ -227,7 +229,7 @@ def new(options: NewOptions) -> NewResult:
     missing = tuple(k for k in MUNICIPALITY_FIELDS_SHOWN_MISSING if k in recorded and not recorded[k])
     steps = [f"cd {dest}", *info.next_steps]
     if missing:
-        steps.append("fill in the missing municipality data before going live (see `missing`)")
+        steps.append("before going live, fill in the missing municipality data listed above")
     return NewResult(
         dest=dest,
         template=options.template,
