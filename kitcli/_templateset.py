@@ -91,7 +91,11 @@ class _Include:
         self.pattern = pattern
 
 
-class _Loader(yaml.SafeLoader):
+# The C loader when PyYAML has it: parsing the question files is most of the kit's own work in `kit new`.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
     pass
 
 
