@@ -1,0 +1,245 @@
+"""Handing stored submissions on to the administration: the adapter interface and the worker.
+
+Every valid submission is first stored in the outbox (app/store.py), then delivered by an adapter.
+An adapter is any object with a ``name`` and a ``deliver(submission)`` method (see
+:class:`DeliveryAdapter` and docs/delivery.md). Delivery must be idempotent: the same submission
+may be delivered more than once (after a crash, a timeout or a retry), and the receiving side must
+end up with it exactly once. The default :class:`DirectoryAdapter` writes ``<reference>.json``
+atomically, so repeating a delivery replaces the file with identical content.
+
+Run the worker by hand with ``python -m app.delivery`` (once) or ``--loop``; the web service also
+runs it in the background every SERVICE_DELIVERY_INTERVAL seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .settings import Settings, SettingsError
+from .store import Store
+
+log = logging.getLogger("app.delivery")
+
+FIT_CONNECT_METADATA_SCHEMA = (
+    "https://schema.fitko.de/fit-connect/metadata/1.2.0/metadata.schema.json"
+)
+LEIKA_URN = "urn:de:fim:leika:leistung:"
+LEASE_SECONDS = 120
+MAX_BACKOFF_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What an adapter receives: the reference number, the kind and the stored envelope."""
+
+    reference: str
+    kind: str  # "application" or "accessibility-feedback"
+    envelope: Mapping[str, Any]
+
+
+class DeliveryAdapter(Protocol):
+    """The interface every delivery adapter implements.
+
+    ``deliver`` returns normally when the receiving side has the submission; it raises any
+    exception to have the worker retry later (with growing pauses, up to
+    SERVICE_DELIVERY_MAX_ATTEMPTS times). It must be idempotent per ``submission.reference``.
+    """
+
+    name: str
+
+    def deliver(self, submission: Submission) -> None: ...
+
+
+class DirectoryAdapter:
+    """Writes each submission as ``<directory>/<reference>.json`` (write to a temporary file, then
+    rename: a reader never sees half a file, and a repeated delivery leaves exactly one)."""
+
+    name = "directory"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def deliver(self, submission: Submission) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"{submission.reference}.json"
+        text = json.dumps(submission.envelope, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the rename
+            "w", encoding="utf-8", dir=self.directory, prefix=".tmp-", suffix=".json",
+            delete=False,
+        )
+        try:
+            with handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(handle.name, target)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+
+
+def load_adapter(settings: Settings) -> DeliveryAdapter:
+    """The adapter named by SERVICE_DELIVERY_ADAPTER: ``directory`` or ``package.module:factory``
+    (a callable that takes the :class:`Settings` and returns an adapter)."""
+    spec = settings.delivery_adapter
+    if spec == "directory":
+        return DirectoryAdapter(settings.outbox_dir)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise SettingsError(
+            f"SERVICE_DELIVERY_ADAPTER={spec!r}: erwartet 'directory' oder 'paket.modul:fabrik'."
+        )
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise SettingsError(f"SERVICE_DELIVERY_ADAPTER={spec!r} nicht ladbar: {error}") from None
+    adapter: DeliveryAdapter = factory(settings)
+    return adapter
+
+
+def build_envelope(
+    *,
+    reference: str,
+    kind: str,
+    data: Mapping[str, Any],
+    created_at: dt.datetime,
+    service: Mapping[str, Any],
+    municipality: Mapping[str, Any],
+    reply_email: str = "",
+) -> dict[str, Any]:
+    """The JSON document delivered for a submission, with FIT-Connect-shaped metadata.
+
+    ``metadata`` follows the structure of FIT-Connect's submission metadata (publicServiceType
+    with the LeiKa URN, contentStructure with the hash of ``data``, additionalReferenceInfo), so
+    that a FIT-Connect adapter can send it as it is; the other keys are for the receiving office.
+    """
+    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    leika = str(service.get("leika_key", "") or "")
+    metadata: dict[str, Any] = {
+        "$schema": FIT_CONNECT_METADATA_SCHEMA,
+        "contentStructure": {
+            "data": {
+                "hash": {"type": "sha512",
+                         "content": hashlib.sha512(canonical.encode()).hexdigest()},
+                "submissionSchema": {
+                    "schemaUri": f"urn:kommunal-kit:form:{service.get('form_id', 'antrag')}",
+                    "mimeType": "application/json",
+                },
+            },
+            "attachments": [],
+        },
+        "publicServiceType": {
+            "name": str(service.get("name", "")),
+            "identifier": f"{LEIKA_URN}{leika}" if leika else None,
+        },
+        "additionalReferenceInfo": {
+            "senderReference": reference,
+            "applicationDate": created_at.date().isoformat(),
+        },
+    }
+    if reply_email:
+        metadata["replyChannel"] = {"eMail": {"address": reply_email}}
+    return {
+        "reference": reference,
+        "kind": kind,
+        "createdAt": created_at.isoformat(timespec="seconds"),
+        "destinationId": str(service.get("fit_connect_destination", "") or "") or None,
+        "ozgId": str(service.get("ozg_id", "") or "") or None,
+        "municipality": {
+            "ags": str(municipality.get("ags", "") or "") or None,
+            "name": str(municipality.get("official_name", "") or municipality.get("name", "")),
+        },
+        "metadata": metadata,
+        "data": dict(data),
+    }
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    delivered: int
+    retried: int
+    gave_up: int
+
+
+def deliver_one(
+    store: Store, adapter: DeliveryAdapter, reference: str, settings: Settings,
+    now: float | None = None,
+) -> str:
+    """Try to deliver one submission; return "delivered", "retry", "failed" or "skipped"."""
+    now = time.time() if now is None else now
+    item = store.claim(reference, now, LEASE_SECONDS)
+    if item is None:
+        return "skipped"  # delivered already, or another worker holds it
+    try:
+        adapter.deliver(Submission(item.reference, item.kind, item.payload))
+    except Exception as error:  # noqa: BLE001 - any adapter failure means: try again later
+        attempts = item.attempts + 1
+        give_up = attempts >= settings.delivery_max_attempts
+        pause = min(settings.delivery_retry_seconds * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+        store.mark_attempt_failed(reference, f"{type(error).__name__}: {error}", now + pause,
+                                  give_up=give_up)
+        log.warning("delivery failed", extra={"event": "delivery_failed", "reference": reference,
+                                             "adapter": adapter.name, "attempt": attempts,
+                                             "error_type": type(error).__name__,
+                                             "gave_up": give_up})
+        return "failed" if give_up else "retry"
+    store.mark_delivered(reference, time.time())
+    log.info("delivered", extra={"event": "delivered", "reference": reference,
+                                 "adapter": adapter.name})
+    return "delivered"
+
+
+def deliver_pending(
+    store: Store, adapter: DeliveryAdapter, settings: Settings, now: float | None = None
+) -> DeliveryReport:
+    """Deliver every submission that is due."""
+    now = time.time() if now is None else now
+    outcomes = [deliver_one(store, adapter, ref, settings, now) for ref in store.due(now)]
+    return DeliveryReport(outcomes.count("delivered"), outcomes.count("retry"),
+                          outcomes.count("failed"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m app.delivery [--loop] [--retry-failed]``."""
+    from .logs import configure_logging
+
+    parser = argparse.ArgumentParser(prog="python -m app.delivery",
+                                     description="Gespeicherte Anträge zustellen.")
+    parser.add_argument("--loop", action="store_true",
+                        help="dauerhaft laufen (Pause: SERVICE_DELIVERY_INTERVAL)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="aufgegebene Zustellungen erneut versuchen")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        adapter = load_adapter(settings)
+    except SettingsError as error:
+        parser.exit(2, f"{error}\n")
+    configure_logging(settings.log_level)
+    store = Store(settings.effective_database_url)
+    store.initialise()
+    if args.retry_failed:
+        store.retry_failed(time.time())
+    while True:
+        report = deliver_pending(store, adapter, settings)
+        log.info("delivery run", extra={"event": "delivery_run", "delivered": report.delivered,
+                                        "retried": report.retried, "gave_up": report.gave_up})
+        if not args.loop:
+            return 1 if report.gave_up else 0
+        time.sleep(max(settings.delivery_interval, 1))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

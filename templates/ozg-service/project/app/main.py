@@ -1,0 +1,576 @@
+"""The web service: citizen journey, legal pages and accessibility feedback.
+
+Start it with ``python -m app`` or ``uvicorn --factory app.main:create_app``. Everything a
+municipality changes lives in kommune.toml, service.toml and form.toml, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .content import ITEMS_BY_KEY, Content
+from .delivery import DeliveryAdapter, build_envelope, deliver_one, deliver_pending, load_adapter
+from .forms import (
+    CHECKED,
+    Field,
+    FieldError,
+    FormDefinition,
+    Page,
+    first_invalid_page,
+    format_date,
+    load_form,
+    validate_page,
+)
+from .i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, negotiate, pick
+from .logs import configure_logging
+from .security import (
+    SecurityMiddleware,
+    csrf_ok,
+    csrf_token,
+    new_session_id,
+    valid_session_id,
+)
+from .settings import Settings, SettingsError
+from .store import DuplicateReference, Store
+from .theme import theme_css
+
+log = logging.getLogger("app.service")
+
+APP_DIR = Path(__file__).resolve().parent
+FORM_PREFIX = "/antrag"
+CHECK_PAGE = f"{FORM_PREFIX}/pruefen"
+CONFIRMATION_PAGE = f"{FORM_PREFIX}/bestaetigung"
+FEEDBACK_PAGE = "/barrierefreiheit/feedback"
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+
+
+class CsrfFailed(Exception):
+    """The form was sent without the token of this session (or without a session)."""
+
+
+def new_reference(prefix: str, now: dt.datetime) -> str:
+    """A Vorgangsnummer such as ``A-2025-7K3M-9QXD`` (40 random bits)."""
+    rand = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{prefix}-{now:%Y}-{rand[:4]}-{rand[4:]}"
+
+
+def feedback_page(translator: Translator) -> Page:
+    """The accessibility feedback form; its labels come from the catalogues."""
+
+    def labels(key: str) -> dict[str, str]:
+        return {lang: translator.t(lang, key) for lang in LANGUAGES}
+
+    return Page(
+        id="feedback",
+        title=labels("feedback.title"),
+        fields=(
+            Field("problem", "textarea", labels("feedback.problem_label"),
+                  hint=labels("feedback.problem_hint"), max_length=2000),
+            Field("page_address", "text", labels("feedback.page_label"), required=False,
+                  hint=labels("feedback.page_hint"), max_length=300),
+            Field("email", "email", labels("feedback.email_label"), required=False,
+                  hint=labels("feedback.email_hint"), autocomplete="email"),
+        ),
+    )
+
+
+@dataclass
+class Service:
+    """Everything the routes need, built once at start-up."""
+
+    settings: Settings
+    content: Content
+    form: FormDefinition
+    translator: Translator
+    store: Store
+    adapter: DeliveryAdapter
+    env: Environment
+    theme_css: bytes
+    theme_version: str
+    asset_version: str
+    feedback: Page
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def link(self, lang: str, path: str, fragment: str = "", **params: str) -> str:
+        query = {key: value for key, value in params.items() if value}
+        if lang != DEFAULT_LANGUAGE:
+            query["lang"] = lang
+        url = path + ("?" + urlencode(query) if query else "")
+        return url + (f"#{fragment}" if fragment else "")
+
+    def placeholder(self, lang: str, key: str) -> Markup:
+        item = ITEMS_BY_KEY.get(key)
+        label = (item.label_de if lang == "de" else item.label_en) if item else key
+        text = self.translator.t(lang, "common.missing", label=label)
+        return Markup('<span class="placeholder">{}</span>').format(text)
+
+    def render(self, template: str, lang: str, path: str, status: int = 200,
+               **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.render_bytes(template, lang, path, **context), status_code=status)
+
+    def render_bytes(self, template: str, lang: str, path: str, **context: Any) -> bytes:
+        content = self.content
+        other = next(code for code in LANGUAGES if code != lang)
+
+        def t(key: str, **params: Any) -> str:
+            if any(isinstance(value, Markup) for value in params.values()):
+                # A placeholder is markup: escape the text, then insert it unescaped.
+                return Markup(escape(self.translator.t(lang, key))).format(**params)
+            return self.translator.t(lang, key, **params)
+
+        def kommune(path_: str) -> Any:
+            """A kommune.toml value, or the visible placeholder when a required one is empty."""
+            value = content.text("kommune", path_)
+            return value or self.placeholder(lang, f"kommune:{path_}")
+
+        def service(path_: str) -> Any:
+            value = content.localized(path_, lang)
+            if isinstance(value, str):
+                value = value.strip()
+            return value or self.placeholder(lang, f"service:{path_}")
+
+        def optional(source: str, path_: str) -> str:
+            return content.text(source, path_)
+
+        values = {
+            "lang": lang,
+            "other_lang": other,
+            "t": t,
+            "pick": lambda value: pick(value, lang),
+            "link": lambda p, fragment="", **params: self.link(lang, p, fragment, **params),
+            "switch_url": self.link(other, path, **context.pop("switch_params", {})),
+            "kommune": kommune,
+            "service": service,
+            "optional": optional,
+            "municipality": content.municipality_name,
+            "service_name": pick(content.localized("service.name", lang), lang)
+            or t("common.service_fallback"),
+            "theme_version": self.theme_version,
+            "asset_version": self.asset_version,
+            "current_path": path,
+            "errors": None,
+            **context,
+        }
+        return self.env.get_template(template).render(values).encode()
+
+    def error_bytes(self, status: int, scope: Mapping[str, Any]) -> bytes:
+        lang = _lang_from_query(scope.get("query_string", b""))
+        key = status if status in {403, 404, 405, 413} else 500
+        return self.render_bytes("error.html", lang, "/", status_key=key)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def session(self, request: Request) -> tuple[str | None, dict[str, Any]]:
+        session_id = valid_session_id(request.cookies.get(self.cookie_name))
+        if session_id is None:
+            return None, {}
+        data = await run_in_threadpool(self.store.load_session, session_id,
+                                       self.settings.session_max_age)
+        return session_id, data
+
+    async def save(self, session_id: str, data: Mapping[str, Any]) -> None:
+        await run_in_threadpool(self.store.save_session, session_id, dict(data))
+
+    @property
+    def cookie_name(self) -> str:
+        # The __Host- prefix binds the cookie to this host and path /; browsers need Secure for it.
+        return "__Host-sid" if self.settings.secure_cookies else "sid"
+
+    def set_cookie(self, response: Response, session_id: str) -> None:
+        response.set_cookie(self.cookie_name, session_id, path="/", httponly=True,
+                            secure=self.settings.secure_cookies, samesite="lax")
+
+    async def check_csrf(self, request: Request, form: Mapping[str, Any]) -> str:
+        session_id = valid_session_id(request.cookies.get(self.cookie_name))
+        token = form.get("csrf_token")
+        if not csrf_ok(self.settings.secret_key, session_id,
+                       token if isinstance(token, str) else None):
+            log.warning("csrf rejected", extra={"event": "csrf_rejected",
+                                                "path": request.url.path})
+            raise CsrfFailed
+        assert session_id is not None  # csrf_ok guarantees it
+        return session_id
+
+    # -- submissions ----------------------------------------------------------------------------
+
+    def store_submission(self, prefix: str, kind: str, data: Mapping[str, Any],
+                         reply_email: str) -> str:
+        now = dt.datetime.now(dt.UTC)
+        municipality = self.content.kommune.get("municipality", {})
+        service = {**self.content.service.get("service", {}),
+                   "name": pick(self.content.localized("service.name", "de"), "de")}
+        for _ in range(5):
+            reference = new_reference(prefix, now)
+            envelope = build_envelope(reference=reference, kind=kind, data=data, created_at=now,
+                                      service=service, municipality=municipality,
+                                      reply_email=reply_email)
+            try:
+                self.store.add_submission(reference, kind, envelope)
+            except DuplicateReference:
+                continue
+            log.info("stored", extra={"event": "stored", "reference": reference, "kind": kind})
+            return reference
+        raise RuntimeError("no free reference number after 5 attempts")
+
+    def deliver_now(self, reference: str) -> None:
+        try:
+            deliver_one(self.store, self.adapter, reference, self.settings)
+        except Exception:  # noqa: BLE001 - the background worker retries
+            log.exception("delivery error", extra={"event": "delivery_error",
+                                                   "reference": reference})
+
+
+def _lang_from_query(query_string: bytes) -> str:
+    for part in query_string.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key == b"lang":
+            return negotiate(value.decode("ascii", "ignore"))
+    return DEFAULT_LANGUAGE
+
+
+def _display(field: Field, value: str, lang: str, translator: Translator) -> str:
+    if not value:
+        return translator.t(lang, "check.not_given")
+    if field.type == "date":
+        return format_date(value, lang)
+    if field.type in {"select", "radio"}:
+        return field.option_label(value, lang)
+    if field.type == "checkbox":
+        return translator.t(lang, "check.yes") if value == CHECKED else value
+    return value
+
+
+def _form_values(form: FormDefinition, answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """All answers as one flat mapping (field name → value), as delivered."""
+    return {field.name: answers.get(page.id, {}).get(field.name, "")
+            for page in form.pages for field in page.fields}
+
+
+def build_service(settings: Settings) -> Service:
+    configure_logging(settings.log_level)
+    content = Content.load(settings.kommune_file, settings.service_file)
+    form = load_form(settings.form_file)
+    translator = Translator(content.service.get("texts"))
+    store = Store(settings.effective_database_url)
+    store.initialise()
+    env = Environment(
+        loader=FileSystemLoader(APP_DIR / "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["date_display"] = format_date
+    css = theme_css(*content.theme).encode()
+    static_digest = hashlib.sha256()
+    for path in sorted((APP_DIR / "static").iterdir()):
+        static_digest.update(path.read_bytes())
+    return Service(
+        settings=settings, content=content, form=form, translator=translator, store=store,
+        adapter=load_adapter(settings), env=env, theme_css=css,
+        theme_version=hashlib.sha256(css).hexdigest()[:12],
+        asset_version=static_digest.hexdigest()[:12], feedback=feedback_page(translator),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. Without *settings* they come from the environment; a missing
+    secret key in production stops the start with a message saying what to do."""
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except SettingsError as error:
+            raise SystemExit(f"Start abgebrochen: {error}") from None
+    svc = build_service(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.delivery_interval > 0:
+            task = asyncio.create_task(_background(svc))
+        log.info("started", extra={"event": "started", "environment": settings.environment})
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="Online-Dienst", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.state.service = svc
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes,
+                       hsts=settings.hsts, error_page=svc.error_bytes)
+    app.mount("/static", StaticFiles(directory=APP_DIR / "static"), name="static")
+    _routes(app, svc)
+    return app
+
+
+async def _background(svc: Service) -> None:
+    """Deliver what is due and forget expired drafts, every SERVICE_DELIVERY_INTERVAL seconds."""
+    while True:
+        try:
+            await run_in_threadpool(deliver_pending, svc.store, svc.adapter, svc.settings)
+            purged = await run_in_threadpool(svc.store.purge_sessions,
+                                             svc.settings.session_max_age)
+            if purged:
+                log.info("sessions purged", extra={"event": "sessions_purged", "purged": purged})
+        except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+            log.exception("background run failed", extra={"event": "background_failed"})
+        await asyncio.sleep(svc.settings.delivery_interval)
+
+
+def _routes(app: FastAPI, svc: Service) -> None:  # noqa: C901, PLR0915 - one place for all routes
+    form = svc.form
+    t = svc.translator.t
+
+    def lang_of(request: Request) -> str:
+        return negotiate(request.query_params.get("lang"))
+
+    def redirect(url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _: CsrfFailed) -> Response:
+        return svc.render("error.html", lang_of(request), "/", status=403, status_key=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        status = error.status_code if error.status_code in {404, 405, 413} else 500
+        return svc.render("error.html", lang_of(request), "/", status=error.status_code,
+                          status_key=status)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, error: Exception) -> Response:
+        log.error("unhandled error", extra={"event": "server_error",
+                                            "error_type": type(error).__name__})
+        return svc.render("error.html", lang_of(request), "/", status=500, status_key=500)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        counts = await run_in_threadpool(svc.store.counts)
+        return JSONResponse({"status": "ok", "outbox": counts},
+                            headers={"cache-control": "no-store"})
+
+    @app.get("/theme.css", include_in_schema=False)
+    async def theme() -> Response:
+        return Response(svc.theme_css, media_type="text/css",
+                        headers={"cache-control": "public, max-age=3600"})
+
+    @app.get("/", response_class=HTMLResponse)
+    async def start(request: Request) -> Response:
+        lang = lang_of(request)
+        return svc.render("start.html", lang, "/", first_page=form.pages[0].id)
+
+    # -- the form ---------------------------------------------------------------------------
+
+    def render_page(request: Request, lang: str, page: Page, session_id: str,
+                    values: Mapping[str, str], errors: Mapping[str, FieldError] | None,
+                    return_to: str, status: int = 200) -> Response:
+        index = form.index(page.id)
+        if return_to:
+            back = svc.link(lang, CHECK_PAGE)
+        elif index == 0:
+            back = svc.link(lang, "/")
+        else:
+            back = svc.link(lang, f"{FORM_PREFIX}/{form.pages[index - 1].id}")
+        found = messages(page, errors, lang)
+        display = {
+            field.name: (format_date(values.get(field.name, ""), lang)
+                         if field.type == "date" and not (errors and field.name in errors)
+                         else values.get(field.name, ""))
+            for field in page.fields
+        }
+        return svc.render(
+            "form_page.html", lang, request.url.path, status=status, page=page, index=index,
+            total=len(form.pages), values=display, field_errors=found,
+            errors=summary(page, found), csrf=csrf_token(svc.settings.secret_key, session_id),
+            action=svc.link(lang, request.url.path), return_to=return_to, back=back,
+            switch_params={"return": return_to} if return_to else {},
+        )
+
+    def messages(page: Page, errors: Mapping[str, FieldError] | None,
+                 lang: str) -> dict[str, str]:
+        """Translated error messages by field name, in page order, naming each field."""
+        found: dict[str, str] = {}
+        for field in page.fields:
+            if errors and field.name in errors:
+                params = dict(errors[field.name].params)
+                if "date" in params:
+                    params["date"] = format_date(str(params["date"]), lang)
+                label = pick(field.summary_label or field.label, lang)
+                found[field.name] = t(lang, errors[field.name].key, label=label, **params)
+        return found
+
+    def summary(page: Page, found: Mapping[str, str]) -> list[tuple[str, str]] | None:
+        return [(f.input_id, found[f.name]) for f in page.fields if f.name in found] or None
+
+    @app.get(FORM_PREFIX)
+    async def form_start(request: Request) -> Response:
+        return redirect(svc.link(lang_of(request), f"{FORM_PREFIX}/{form.pages[0].id}"))
+
+    @app.get(CHECK_PAGE, response_class=HTMLResponse)
+    async def check_answers(request: Request) -> Response:
+        lang = lang_of(request)
+        session_id, data = await svc.session(request)
+        answers = data.get("answers", {})
+        missing = first_invalid_page(form, answers)
+        if session_id is None or missing is not None:
+            target = missing or form.pages[0]
+            return redirect(svc.link(lang, f"{FORM_PREFIX}/{target.id}"))
+        rows = [
+            (page, [(field, _display(field, answers[page.id].get(field.name, ""), lang,
+                                     svc.translator)) for field in page.fields])
+            for page in form.pages
+        ]
+        return svc.render("check.html", lang, request.url.path, rows=rows,
+                          csrf=csrf_token(svc.settings.secret_key, session_id),
+                          action=svc.link(lang, CHECK_PAGE))
+
+    @app.post(CHECK_PAGE)
+    async def submit(request: Request) -> Response:
+        lang = lang_of(request)
+        posted = await request.form()
+        session_id = await svc.check_csrf(request, posted)
+        _, data = await svc.session(request)
+        answers = data.get("answers", {})
+        if not answers and data.get("reference"):
+            return redirect(svc.link(lang, CONFIRMATION_PAGE))  # sent twice: already stored
+        missing = first_invalid_page(form, answers)
+        if missing is not None:
+            return redirect(svc.link(lang, f"{FORM_PREFIX}/{missing.id}"))
+        values = _form_values(form, answers)
+        reply = next((values[f.name] for p in form.pages for f in p.fields
+                      if f.type == "email" and values.get(f.name)), "")
+        prefix = str(svc.content.service.get("service", {}).get("reference_prefix", "A") or "A")
+        reference = await run_in_threadpool(svc.store_submission, prefix, "application", values,
+                                            reply)
+        # The draft is no longer needed: keep only the reference for the confirmation page.
+        await svc.save(session_id, {"reference": reference})
+        await run_in_threadpool(svc.deliver_now, reference)
+        return redirect(svc.link(lang, CONFIRMATION_PAGE))
+
+    @app.get(CONFIRMATION_PAGE, response_class=HTMLResponse)
+    async def confirmation(request: Request) -> Response:
+        lang = lang_of(request)
+        _, data = await svc.session(request)
+        reference = data.get("reference")
+        if not reference:
+            return redirect(svc.link(lang, "/"))
+        return svc.render("confirmation.html", lang, request.url.path, reference=reference)
+
+    @app.get(FORM_PREFIX + "/{page_id}", response_class=HTMLResponse)
+    async def form_page(request: Request, page_id: str) -> Response:
+        page = form.page(page_id)
+        if page is None:
+            raise StarletteHTTPException(404)
+        lang = lang_of(request)
+        session_id, data = await svc.session(request)
+        return_to = "pruefen" if request.query_params.get("return") == "pruefen" else ""
+        new = session_id is None
+        session_id = session_id or new_session_id()
+        response = render_page(request, lang, page, session_id,
+                               data.get("answers", {}).get(page.id, {}), None, return_to)
+        if new:
+            svc.set_cookie(response, session_id)
+        return response
+
+    @app.post(FORM_PREFIX + "/{page_id}", response_class=HTMLResponse)
+    async def form_page_post(request: Request, page_id: str) -> Response:
+        page = form.page(page_id)
+        if page is None:
+            raise StarletteHTTPException(404)
+        lang = lang_of(request)
+        posted = await request.form()
+        session_id = await svc.check_csrf(request, posted)
+        raw = {key: value for key, value in posted.items() if isinstance(value, str)}
+        values, errors = validate_page(page, raw)
+        return_to = "pruefen" if raw.get("return") == "pruefen" else ""
+        if errors:
+            log.info("invalid input", extra={"event": "invalid_input", "page": page.id,
+                                             "errors": sorted(errors)})
+            return render_page(request, lang, page, session_id, values, errors, return_to,
+                               status=422)
+        _, data = await svc.session(request)
+        answers = {**data.get("answers", {}), page.id: values}
+        await svc.save(session_id, {"answers": answers})
+        index = form.index(page.id)
+        if return_to or index == len(form.pages) - 1:
+            return redirect(svc.link(lang, CHECK_PAGE))
+        return redirect(svc.link(lang, f"{FORM_PREFIX}/{form.pages[index + 1].id}"))
+
+    # -- legal pages and feedback ---------------------------------------------------------------
+
+    for route, template in (("/impressum", "legal/impressum.html"),
+                            ("/datenschutz", "legal/datenschutz.html"),
+                            ("/barrierefreiheit", "legal/barrierefreiheit.html")):
+        async def legal(request: Request, template: str = template, route: str = route) -> Response:
+            return svc.render(template, lang_of(request), route)
+
+        app.add_api_route(route, legal, methods=["GET"], response_class=HTMLResponse)
+
+    def render_feedback(request: Request, lang: str, session_id: str, values: Mapping[str, str],
+                        errors: Mapping[str, FieldError] | None, status: int = 200) -> Response:
+        found = messages(svc.feedback, errors, lang)
+        return svc.render(
+            "feedback.html", lang, FEEDBACK_PAGE, status=status, page=svc.feedback,
+            values=values, field_errors=found, errors=summary(svc.feedback, found),
+            csrf=csrf_token(svc.settings.secret_key, session_id),
+            action=svc.link(lang, FEEDBACK_PAGE),
+        )
+
+    @app.get(FEEDBACK_PAGE, response_class=HTMLResponse)
+    async def feedback(request: Request) -> Response:
+        session_id = valid_session_id(request.cookies.get(svc.cookie_name))
+        new = session_id is None
+        session_id = session_id or new_session_id()
+        response = render_feedback(request, lang_of(request), session_id, {}, None)
+        if new:
+            svc.set_cookie(response, session_id)
+        return response
+
+    @app.post(FEEDBACK_PAGE, response_class=HTMLResponse)
+    async def feedback_post(request: Request) -> Response:
+        lang = lang_of(request)
+        posted = await request.form()
+        session_id = await svc.check_csrf(request, posted)
+        raw = {key: value for key, value in posted.items() if isinstance(value, str)}
+        values, errors = validate_page(svc.feedback, raw)
+        if errors:
+            return render_feedback(request, lang, session_id, values, errors, status=422)
+        reference = await run_in_threadpool(svc.store_submission, "B", "accessibility-feedback",
+                                            values, values.get("email", ""))
+        _, data = await svc.session(request)
+        await svc.save(session_id, {**data, "feedback_reference": reference})
+        await run_in_threadpool(svc.deliver_now, reference)
+        return redirect(svc.link(lang, FEEDBACK_PAGE + "/danke"))
+
+    @app.get(FEEDBACK_PAGE + "/danke", response_class=HTMLResponse)
+    async def feedback_thanks(request: Request) -> Response:
+        lang = lang_of(request)
+        _, data = await svc.session(request)
+        reference = data.get("feedback_reference")
+        if not reference:
+            return redirect(svc.link(lang, FEEDBACK_PAGE))
+        return svc.render("feedback_thanks.html", lang, request.url.path, reference=reference)
+

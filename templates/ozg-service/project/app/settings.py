@@ -1,0 +1,138 @@
+"""Run-time settings, read once from environment variables.
+
+Every setting is documented in docs/settings.md; a test keeps that page and this module in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = ("production", "development")
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says which one and what to do."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} ist kein Wahrheitswert; erlaubt sind true oder false.")
+
+
+def _int(name: str, raw: str, *, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} ist keine ganze Zahl.") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} ist zu klein; mindestens {minimum}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of the service. Build it with :meth:`from_env` or directly in tests."""
+
+    environment: str = "production"
+    secret_key: str = ""
+    secure_cookies: bool = True
+    hsts: bool = True
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    outbox_dir: Path = PROJECT_ROOT / "var" / "outbox"
+    delivery_adapter: str = "directory"
+    delivery_max_attempts: int = 10
+    delivery_retry_seconds: int = 30
+    delivery_interval: int = 60
+    max_body_bytes: int = 64 * 1024
+    session_max_age: int = 3600
+    kommune_file: Path = PROJECT_ROOT / "kommune.toml"
+    service_file: Path = PROJECT_ROOT / "service.toml"
+    form_file: Path = PROJECT_ROOT / "form.toml"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'service.sqlite3'}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the settings from *environ* (default: the process environment).
+
+        Raises:
+            SettingsError: a value is malformed, or production mode has no secret key.
+        """
+        env = dict(os.environ if environ is None else environ)
+        environment = env.get("SERVICE_ENV", "production").strip().lower() or "production"
+        if environment not in ENVIRONMENTS:
+            raise SettingsError(
+                f"SERVICE_ENV={environment!r} ist unbekannt; erlaubt sind: {', '.join(ENVIRONMENTS)}."
+            )
+        production = environment == "production"
+        secret_key = env.get("SERVICE_SECRET_KEY", "")
+        if not secret_key:
+            if production:
+                raise SettingsError(
+                    "SERVICE_SECRET_KEY fehlt. Im Produktivbetrieb (SERVICE_ENV=production) startet "
+                    "der Dienst nur mit einem geheimen Schlüssel aus der Umgebung, z. B. "
+                    "SERVICE_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
+                    "Für die Entwicklung: SERVICE_ENV=development."
+                )
+            secret_key = secrets.token_urlsafe(48)
+        elif production and len(secret_key) < 32:
+            raise SettingsError("SERVICE_SECRET_KEY ist zu kurz; mindestens 32 Zeichen.")
+        data_dir = Path(env.get("SERVICE_DATA_DIR", "") or PROJECT_ROOT / "var")
+        return cls(
+            environment=environment,
+            secret_key=secret_key,
+            secure_cookies=_bool(
+                "SERVICE_SECURE_COOKIES", env.get("SERVICE_SECURE_COOKIES", str(production))
+            ),
+            hsts=_bool("SERVICE_HSTS", env.get("SERVICE_HSTS", str(production))),
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL", ""),
+            outbox_dir=Path(env.get("SERVICE_OUTBOX_DIR", "") or data_dir / "outbox"),
+            delivery_adapter=env.get("SERVICE_DELIVERY_ADAPTER", "directory") or "directory",
+            delivery_max_attempts=_int(
+                "SERVICE_DELIVERY_MAX_ATTEMPTS",
+                env.get("SERVICE_DELIVERY_MAX_ATTEMPTS", "10"),
+                minimum=1,
+            ),
+            delivery_retry_seconds=_int(
+                "SERVICE_DELIVERY_RETRY_SECONDS",
+                env.get("SERVICE_DELIVERY_RETRY_SECONDS", "30"),
+                minimum=0,
+            ),
+            delivery_interval=_int(
+                "SERVICE_DELIVERY_INTERVAL", env.get("SERVICE_DELIVERY_INTERVAL", "60"), minimum=0
+            ),
+            max_body_bytes=_int(
+                "SERVICE_MAX_BODY_BYTES", env.get("SERVICE_MAX_BODY_BYTES", "65536"), minimum=1024
+            ),
+            session_max_age=_int(
+                "SERVICE_SESSION_MAX_AGE", env.get("SERVICE_SESSION_MAX_AGE", "3600"), minimum=60
+            ),
+            kommune_file=Path(env.get("SERVICE_KOMMUNE_FILE", "") or PROJECT_ROOT / "kommune.toml"),
+            service_file=Path(env.get("SERVICE_SERVICE_FILE", "") or PROJECT_ROOT / "service.toml"),
+            form_file=Path(env.get("SERVICE_FORM_FILE", "") or PROJECT_ROOT / "form.toml"),
+            log_level=(env.get("SERVICE_LOG_LEVEL", "INFO") or "INFO").upper(),
+            host=env.get("SERVICE_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int("SERVICE_PORT", env.get("SERVICE_PORT", "8000"), minimum=1),
+            workers=_int("SERVICE_WORKERS", env.get("SERVICE_WORKERS", "1"), minimum=1),
+        )
