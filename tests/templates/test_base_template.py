@@ -22,12 +22,6 @@ from copier import run_copy
 from jinja2 import Environment
 from pathspec import GitIgnoreSpec
 
-# The repository_url validator in templates/project-questions.yml puts the regex `\s` into a
-# Jinja string literal, which Python decodes with a DeprecationWarning ("invalid escape sequence");
-# with warnings as errors Copier would report that as a failed validation. Not this template's
-# file: tolerate exactly that warning until the validator is fixed.
-pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_ROOT / "templates" / "base"
 LICENSE_TEXTS = BASE_DIR / "licenses"
