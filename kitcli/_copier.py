@@ -45,6 +45,7 @@ class Outcome:
 @contextlib.contextmanager
 def _translated_errors() -> Iterator[list[str]]:
     """Turn Copier's exceptions into :class:`UserError` and collect its warnings."""
+    import jinja2
     from copier import errors
 
     collected: list[str] = []
@@ -62,6 +63,12 @@ def _translated_errors() -> Iterator[list[str]]:
             raise UserError(_one_line(str(error))) from error
         except (errors.CopierError, ValueError) as error:
             raise UserError(_one_line(str(error))) from error
+        except jinja2.TemplateError as error:
+            # A template file Copier cannot compile or render (unknown filter, undefined name).
+            name = getattr(error, "name", None) or getattr(error, "filename", None)
+            line = getattr(error, "lineno", None)
+            where = f" in {name}" + (f" line {line}" if line else "") if name else ""
+            raise UserError(f"the template has a Jinja error{where}: {_one_line(str(error))}") from error
         except Exception as error:
             # Copier runs git through plumbum; its failures are not part of Copier's public API.
             if type(error).__module__.startswith("plumbum"):
