@@ -18,6 +18,7 @@ from . import (
     _municipality,  # noqa: F401
     _new,  # noqa: F401
     _template,  # noqa: F401
+    _update,  # noqa: F401
 )
 from ._base import cli, print_error
 
