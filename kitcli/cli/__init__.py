@@ -14,6 +14,7 @@ import click
 
 # Each module registers its commands on `cli` when imported (one line per module).
 from . import (
+    _adopt,  # noqa: F401
     _check,  # noqa: F401
     _municipality,  # noqa: F401
     _new,  # noqa: F401
