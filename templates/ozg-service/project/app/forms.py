@@ -305,9 +305,9 @@ def validate_field(  # noqa: PLR0911, PLR0912 - one branch per field type reads 
             return value, FieldError("error.postcode", {})
         return compact, None
     if field.type == "number":
-        if not INTEGER.match(value.replace(".", "").replace(" ", "")):
+        if not INTEGER.match(value):
             return value, FieldError("error.number", {})
-        number = int(value.replace(".", "").replace(" ", ""))
+        number = int(value)
         if field.min is not None and number < field.min:
             return value, FieldError("error.number_min", {"min": field.min})
         if field.max is not None and number > field.max:

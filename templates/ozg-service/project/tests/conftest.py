@@ -1,0 +1,132 @@
+"""Shared fixtures: settings in a temporary directory, an HTTP client, and form helpers.
+
+The machinery tests never depend on the project's own form.toml or kommune.toml contents: the
+journey is filled in from whatever form.toml defines, and bad-input tests use tests/data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.forms import Field, FormDefinition, load_form
+from app.main import create_app
+from app.settings import PROJECT_ROOT, Settings
+
+DATA = Path(__file__).resolve().parent / "data"
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+REFERENCE = re.compile(r"^[A-Z]-\d{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Development settings with all data in a temporary directory and no background worker."""
+    return Settings(
+        environment="development",
+        secret_key=SECRET,
+        secure_cookies=False,
+        hsts=False,
+        data_dir=tmp_path / "var",
+        outbox_dir=tmp_path / "var" / "outbox",
+        delivery_interval=0,
+        delivery_retry_seconds=0,
+    )
+
+
+def make_client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings), base_url="http://testserver")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with make_client(settings) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def form() -> FormDefinition:
+    """The project's own form, whatever the municipality put into form.toml."""
+    return load_form(PROJECT_ROOT / "form.toml")
+
+
+@pytest.fixture
+def test_form_settings(settings: Settings) -> Settings:
+    """Settings that use tests/data/all_types_form.toml (every field type)."""
+    return dataclasses.replace(settings, form_file=DATA / "all_types_form.toml")
+
+
+@pytest.fixture
+def test_form_client(test_form_settings: Settings) -> Iterator[TestClient]:
+    with make_client(test_form_settings) as test_client:
+        yield test_client
+
+
+def csrf(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def sample_value(field: Field, today: dt.date | None = None) -> str:
+    """A valid answer for *field*, derived from its definition."""
+    today = today or dt.date.today()
+    if field.type == "email":
+        return "erika.mustermann@example.org"
+    if field.type == "postcode":
+        return "86150"
+    if field.type == "date":
+        if field.min_date == "today":
+            return (today + dt.timedelta(days=7)).strftime("%d.%m.%Y")
+        if field.max_date == "today":
+            return "27.03.1985"
+        return today.strftime("%d.%m.%Y")
+    if field.type == "number":
+        return str(field.min if field.min is not None else 1)
+    if field.type in {"select", "radio"}:
+        return field.options[0].value
+    if field.type == "checkbox":
+        return "yes"
+    text = "Beispieltext mit Umlauten: äöü ß" if field.type == "textarea" else "Beispiel"
+    return text[: field.max_length] if field.max_length else text
+
+
+def valid_answers(definition: FormDefinition) -> dict[str, dict[str, str]]:
+    return {page.id: {field.name: sample_value(field) for field in page.fields}
+            for page in definition.pages}
+
+
+def fill_form(client: TestClient, definition: FormDefinition, lang: str = "de",
+              overrides: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """Fill in every page; return the CSRF token of the session."""
+    query = "" if lang == "de" else f"?lang={lang}"
+    token = csrf(client.get(f"/antrag/{definition.pages[0].id}{query}").text)
+    answers = valid_answers(definition)
+    for page in definition.pages:
+        data = {**answers[page.id], **(overrides or {}).get(page.id, {}), "csrf_token": token}
+        response = client.post(f"/antrag/{page.id}{query}", data=data, follow_redirects=False)
+        assert response.status_code == 303, response.text
+    return token
+
+
+def submit(client: TestClient, definition: FormDefinition) -> str:
+    """Run the whole journey; return the reference number shown on the confirmation page."""
+    token = fill_form(client, definition)
+    response = client.post("/antrag/pruefen", data={"csrf_token": token})
+    assert response.status_code == 200
+    match = re.search(r"data-reference>([^<]+)<", response.text)
+    assert match, "no reference number on the confirmation page"
+    return match.group(1)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
