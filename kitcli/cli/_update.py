@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .._errors import EXIT_FINDINGS, EXIT_OK
+from .._errors import EXIT_FINDINGS, EXIT_OK, UserError
 from ._base import EXIT_CODES_HELP, cli, echo, emit_json, print_warning
 from ._new import parse_data
 from ._template import template_group
@@ -44,9 +44,9 @@ def update_command(*, path: Path, to: str | None, data: tuple[str, ...], dry_run
     from ..commands.update import UpdateOptions, update
 
     if abort and (dry_run or commit or to or data):
-        raise click.UsageError("--abort takes no other option")
+        raise UserError("--abort takes no other option: run `kit update --abort` alone")
     if dry_run and commit:
-        raise click.UsageError("--dry-run and --commit exclude each other")
+        raise UserError("--dry-run and --commit exclude each other: a dry run writes nothing")
     result = update(UpdateOptions(project=path, to=to, data=parse_data(data), dry_run=dry_run,
                                   abort=abort, commit=commit))
     for warning in result.warnings:
