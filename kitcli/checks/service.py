@@ -219,7 +219,7 @@ class LegalPagesFilled(Rule):
         first: str | None = None
         for page, path in present:
             assert path is not None
-            literal = PLACEHOLDER_RE.findall(JINJA_RE.sub("", project.text(path) or ""))
+            literal = list(dict.fromkeys(PLACEHOLDER_RE.findall(JINJA_RE.sub("", project.text(path) or ""))))
             empty = [
                 f"{file} {key}" for file, key in required_keys(project, path)
                 if data.get(file) is not None and is_unfilled(lookup(data[file] or {}, key))
