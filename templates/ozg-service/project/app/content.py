@@ -1,4 +1,4 @@
-"""The data the pages are built from: kommune.toml (the municipality) and service.toml (this service).
+"""The data pages are built from: kommune.toml (the municipality), service.toml (this service).
 
 Both files are read at start-up. An empty value that a page needs is shown as a visible
 placeholder („[fehlt: …]“) and reported by the go-live check (``python -m app.golive``).
@@ -52,7 +52,8 @@ REQUIRED_ITEMS: tuple[Item, ...] = (
          "telephone number of the municipality"),
     Item("kommune", "representative.title", "Amtsbezeichnung der Vertretung",
          "title of the legal representative"),
-    Item("kommune", "representative.name", "Name der Vertretung", "name of the legal representative"),
+    Item("kommune", "representative.name", "Name der Vertretung",
+         "name of the legal representative"),
     Item("kommune", "imprint.supervisory_authority", "Rechtsaufsichtsbehörde",
          "supervisory authority"),
     Item("kommune", "imprint.content_responsible", "Inhaltlich verantwortlich",

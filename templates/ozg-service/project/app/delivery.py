@@ -84,7 +84,7 @@ class DirectoryAdapter:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(handle.name, target)
+            Path(handle.name).replace(target)
         except BaseException:
             Path(handle.name).unlink(missing_ok=True)
             raise

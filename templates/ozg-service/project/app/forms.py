@@ -209,7 +209,8 @@ def parse_form(data: Mapping[str, Any]) -> FormDefinition:
         fields: list[Field] = []
         raw_fields = raw_page.get("fields")
         if not isinstance(raw_fields, list) or not raw_fields:
-            problems.append(f"{where} ({page_id}): mindestens ein Feld ([[pages.fields]]) ist nötig")
+            problems.append(
+                f"{where} ({page_id}): mindestens ein Feld ([[pages.fields]]) ist nötig")
             raw_fields = []
         for j, raw_field in enumerate(raw_fields):
             field = _field(raw_field, f"{where}.fields[{j}]", problems)
@@ -282,7 +283,7 @@ def clean(raw: str) -> str:
     return CONTROL.sub("", raw.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
-def validate_field(  # noqa: PLR0911, PLR0912 - one branch per field type reads best
+def validate_field(
     field: Field, raw: str, today: dt.date
 ) -> tuple[str, FieldError | None]:
     """The stored value for *raw* and the error, if any."""

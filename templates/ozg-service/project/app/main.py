@@ -134,7 +134,8 @@ class Service:
         def t(key: str, **params: Any) -> str:
             if any(isinstance(value, Markup) for value in params.values()):
                 # A placeholder is markup: escape the text, then insert it unescaped.
-                return Markup(escape(self.translator.t(lang, key))).format(**params)
+                text = escape(self.translator.t(lang, key))
+                return Markup(text).format(**params)  # noqa: S704 - escaped just above
             return self.translator.t(lang, key, **params)
 
         def kommune(path_: str) -> Any:
@@ -207,8 +208,7 @@ class Service:
             log.warning("csrf rejected", extra={"event": "csrf_rejected",
                                                 "path": request.url.path})
             raise CsrfFailed
-        assert session_id is not None  # csrf_ok guarantees it
-        return session_id
+        return str(session_id)
 
     # -- submissions ----------------------------------------------------------------------------
 
@@ -234,7 +234,7 @@ class Service:
     def deliver_now(self, reference: str) -> None:
         try:
             deliver_one(self.store, self.adapter, reference, self.settings)
-        except Exception:  # noqa: BLE001 - the background worker retries
+        except Exception:
             log.exception("delivery error", extra={"event": "delivery_error",
                                                    "reference": reference})
 
@@ -335,12 +335,12 @@ async def _background(svc: Service) -> None:
                                              svc.settings.session_max_age)
             if purged:
                 log.info("sessions purged", extra={"event": "sessions_purged", "purged": purged})
-        except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+        except Exception:
             log.exception("background run failed", extra={"event": "background_failed"})
         await asyncio.sleep(svc.settings.delivery_interval)
 
 
-def _routes(app: FastAPI, svc: Service) -> None:  # noqa: C901, PLR0915 - one place for all routes
+def _routes(app: FastAPI, svc: Service) -> None:
     form = svc.form
     t = svc.translator.t
 

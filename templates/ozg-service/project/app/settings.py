@@ -82,16 +82,18 @@ class Settings:
         environment = env.get("SERVICE_ENV", "production").strip().lower() or "production"
         if environment not in ENVIRONMENTS:
             raise SettingsError(
-                f"SERVICE_ENV={environment!r} ist unbekannt; erlaubt sind: {', '.join(ENVIRONMENTS)}."
+                f"SERVICE_ENV={environment!r} ist unbekannt; "
+                f"erlaubt sind: {', '.join(ENVIRONMENTS)}."
             )
         production = environment == "production"
         secret_key = env.get("SERVICE_SECRET_KEY", "")
         if not secret_key:
             if production:
                 raise SettingsError(
-                    "SERVICE_SECRET_KEY fehlt. Im Produktivbetrieb (SERVICE_ENV=production) startet "
-                    "der Dienst nur mit einem geheimen Schlüssel aus der Umgebung, z. B. "
-                    "SERVICE_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
+                    "SERVICE_SECRET_KEY fehlt. Im Produktivbetrieb (SERVICE_ENV=production) "
+                    "startet der Dienst nur mit einem geheimen Schlüssel aus der Umgebung, z. B. "
+                    "SERVICE_SECRET_KEY=$(python -c "
+                    "'import secrets; print(secrets.token_urlsafe(48))'). "
                     "Für die Entwicklung: SERVICE_ENV=development."
                 )
             secret_key = secrets.token_urlsafe(48)

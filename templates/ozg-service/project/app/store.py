@@ -248,4 +248,4 @@ class Store:
     def counts(self) -> dict[str, int]:
         with self._transaction(write=False) as cursor:
             cursor.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
-            return {status: count for status, count in cursor.fetchall()}
+            return dict(cursor.fetchall())

@@ -7,7 +7,6 @@ journey is filled in from whatever form.toml defines, and bad-input tests use te
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -17,9 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.forms import Field, FormDefinition, load_form
+from app.forms import FormDefinition, load_form
 from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
+from tests.samples import valid_answers
 
 DATA = Path(__file__).resolve().parent / "data"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -74,34 +74,6 @@ def csrf(html: str) -> str:
     match = CSRF.search(html)
     assert match, "no CSRF token in the page"
     return match.group(1)
-
-
-def sample_value(field: Field, today: dt.date | None = None) -> str:
-    """A valid answer for *field*, derived from its definition."""
-    today = today or dt.date.today()
-    if field.type == "email":
-        return "erika.mustermann@example.org"
-    if field.type == "postcode":
-        return "86150"
-    if field.type == "date":
-        if field.min_date == "today":
-            return (today + dt.timedelta(days=7)).strftime("%d.%m.%Y")
-        if field.max_date == "today":
-            return "27.03.1985"
-        return today.strftime("%d.%m.%Y")
-    if field.type == "number":
-        return str(field.min if field.min is not None else 1)
-    if field.type in {"select", "radio"}:
-        return field.options[0].value
-    if field.type == "checkbox":
-        return "yes"
-    text = "Beispieltext mit Umlauten: äöü ß" if field.type == "textarea" else "Beispiel"
-    return text[: field.max_length] if field.max_length else text
-
-
-def valid_answers(definition: FormDefinition) -> dict[str, dict[str, str]]:
-    return {page.id: {field.name: sample_value(field) for field in page.fields}
-            for page in definition.pages}
 
 
 def fill_form(client: TestClient, definition: FormDefinition, lang: str = "de",

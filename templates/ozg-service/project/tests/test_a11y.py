@@ -22,7 +22,8 @@ import pytest
 
 from app.forms import FormDefinition
 from app.settings import PROJECT_ROOT
-from tests.conftest import SECRET, sample_value
+from tests.conftest import SECRET
+from tests.samples import sample_value
 
 pytestmark = pytest.mark.browser
 
@@ -65,7 +66,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start: {server.stderr.read()!r}")
+                    raise RuntimeError(
+                        f"uvicorn did not start: {server.stderr.read()!r}") from None
                 time.sleep(0.1)
         yield url
     finally:
@@ -195,7 +197,8 @@ def test_keyboard_skip_link_and_visible_focus(browser: Any, base_url: str) -> No
     focused = page.evaluate("document.activeElement.className")
     assert focused == "skip-link"
     box = page.locator(".skip-link").bounding_box()
-    assert box is not None and box["y"] >= 0, "skip link not visible when focused"
+    assert box is not None
+    assert box["y"] >= 0, "skip link not visible when focused"
     background = page.evaluate("getComputedStyle(document.activeElement).backgroundColor")
     assert background == "rgb(255, 221, 0)", "focus is not highlighted"
     page.keyboard.press("Enter")

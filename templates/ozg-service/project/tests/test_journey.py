@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+
 from fastapi.testclient import TestClient
 
 from app.forms import FormDefinition
 from app.settings import PROJECT_ROOT, Settings
-from tests.conftest import REFERENCE, csrf, fill_form, make_client, read_toml, submit, valid_answers
+from tests.conftest import REFERENCE, csrf, fill_form, make_client, read_toml, submit
+from tests.samples import valid_answers
 
 
 def test_start_page_says_what_the_service_does_and_links_to_the_form(
@@ -50,7 +52,8 @@ def test_full_journey_ends_with_a_reference_number_and_one_delivered_file(
     assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$", delivered["createdAt"])
     assert delivered["municipality"]["ags"] == (kommune["ags"] or None)
     metadata = delivered["metadata"]
-    expected_urn = f"urn:de:fim:leika:leistung:{service['leika_key']}" if service["leika_key"] else None
+    leika = service["leika_key"]
+    expected_urn = f"urn:de:fim:leika:leistung:{leika}" if leika else None
     assert metadata["publicServiceType"]["identifier"] == expected_urn
     assert metadata["additionalReferenceInfo"]["senderReference"] == reference
     assert metadata["contentStructure"]["data"]["hash"]["type"] == "sha512"

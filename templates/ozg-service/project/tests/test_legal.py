@@ -26,7 +26,8 @@ def complete(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def empty(settings: Settings) -> Iterator[TestClient]:
-    with make_client(dataclasses.replace(settings, kommune_file=DATA / "kommune_empty.toml")) as client:
+    empty_settings = dataclasses.replace(settings, kommune_file=DATA / "kommune_empty.toml")
+    with make_client(empty_settings) as client:
         yield client
 
 
@@ -125,9 +126,11 @@ def test_feedback_form_requires_a_description(complete: TestClient) -> None:
     response = complete.post("/barrierefreiheit/feedback",
                              data={"csrf_token": token, "email": "kaputt"})
     assert response.status_code == 422
-    assert 'href="#f-problem"' in response.text and 'href="#f-email"' in response.text
+    assert 'href="#f-problem"' in response.text
+    assert 'href="#f-email"' in response.text
 
 
 def test_placeholder_labels_cover_every_required_item() -> None:
     for item in REQUIRED_ITEMS:
-        assert item.label_de and item.label_en
+        assert item.label_de
+        assert item.label_en

@@ -71,12 +71,14 @@ def test_contrast_ratio_matches_wcag_examples() -> None:
 
 def test_stylesheet_and_scripts_are_served_by_the_service(client: TestClient) -> None:
     css = client.get("/static/app.css")
-    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
-    assert "@import" not in css.text and "url(http" not in css.text
+    assert css.status_code == 200
+    assert "text/css" in css.headers["content-type"]
+    assert "@import" not in css.text
+    assert "url(http" not in css.text
     assert client.get("/static/app.js").status_code == 200
 
 
-def test_settings_from_environment(tmp_path) -> None:  # noqa: ANN001
+def test_settings_from_environment(tmp_path) -> None:
     settings = Settings.from_env({
         "SERVICE_ENV": "development", "SERVICE_DATA_DIR": str(tmp_path),
         "SERVICE_MAX_BODY_BYTES": "2048", "DATABASE_URL": "postgresql://db/x",

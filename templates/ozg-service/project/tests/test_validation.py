@@ -90,7 +90,8 @@ def test_malformed_values_are_rejected_and_kept(
     assert status == 422
     assert error_summary_targets(html) == [f"f-{field}"]
     error = re.search(rf'<p id="f-{field}-error" class="error-message">(.*?)</p>', html, re.S)
-    assert error and message in html_lib.unescape(error.group(1))
+    assert error
+    assert message in html_lib.unescape(error.group(1))
     # The entered value is shown again so that it can be corrected.
     assert f'value="{escape(changes[field])}"' in html
 
@@ -219,6 +220,6 @@ def test_validate_field(field: Field, raw: str, stored: str, error: str | None) 
 def test_invalid_form_definitions_are_refused_with_a_clear_message(
     toml_data: dict, message: str
 ) -> None:
-    with pytest.raises(FormDefinitionError, match="form.toml ist fehlerhaft") as error:
+    with pytest.raises(FormDefinitionError, match=r"form\.toml ist fehlerhaft") as error:
         parse_form(toml_data)
     assert message in str(error.value)
