@@ -263,3 +263,20 @@ def test_rule_without_docstring_is_refused() -> None:
     rule = type("Undocumented", (Rule,), {"code": "KIT198", "family": "repository", "severity": Severity.ERROR})
     with pytest.raises(RuleDefinitionError, match="no docstring"):
         register(rule)
+
+
+def test_declared_deviation_is_no_drift(generated: Generated, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    project = copy_project(generated.base, tmp_path / "project")
+    security = project / "SECURITY.md"
+    security.write_text(security.read_text(encoding="utf-8") + "\nCERT der Stadt: cert@augsburg.de\n", encoding="utf-8")
+    status, report = run_check(project, capsys, "--select", "KIT602")
+    assert (result_for(report, "KIT602")["status"], status) == ("fail", 1)
+    (project / "kit.toml").write_text(
+        '[[deviation]]\npath = "SECURITY.md"\nreason = "Zentrales CERT"\napproved_by = "IT-Sicherheit"\n'
+        "date = 2026-01-15\n",
+        encoding="utf-8",
+    )
+    status, report = run_check(project, capsys, "--select", "KIT602,KIT603")
+    assert [r["status"] for r in report["results"]] == ["pass", "pass"]  # type: ignore[union-attr]
+    assert status == 0

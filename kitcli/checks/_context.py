@@ -7,20 +7,22 @@ remote, the template diff) on first use and keeps it for the rest of the run.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .. import _answers, _git
 from .._errors import KitError
 from .._project import ProjectConfig
+
+if TYPE_CHECKING:
+    from ..commands.diff import DiffResult
 
 PUBLICCODE = "publiccode.yml"
 SERVICE_TEMPLATE = "ozg-service"
@@ -71,7 +73,7 @@ class DeclaredLicense:
 class DiffState:
     """The template diff (``kitcli.commands.diff``), or why there is none."""
 
-    result: Any = None
+    result: DiffResult | None = None
     unavailable: str | None = None
 
 
@@ -217,14 +219,11 @@ class ProjectContext:
 
     @cached_property
     def diff(self) -> DiffState:
-        """The project's differences from its template, computed once for every drift rule."""
+        """The project's differences from its template (``kit diff``), computed once for every
+        drift rule."""
+        from ..commands.diff import DiffOptions, diff
+
         try:
-            module: Any = importlib.import_module("kitcli.commands.diff")
-        except ModuleNotFoundError as error:
-            if error.name != "kitcli.commands.diff":
-                raise
-            return DiffState(unavailable="this kit has no `kit diff` yet (kitcli.commands.diff)")
-        try:
-            return DiffState(result=module.diff(module.DiffOptions(project=self.root)))
+            return DiffState(result=diff(DiffOptions(project=self.root)))
         except KitError as error:
             return DiffState(unavailable=str(error))

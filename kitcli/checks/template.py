@@ -116,7 +116,7 @@ class NoUndeclaredDrift(Rule):
             return reason
         state = project.diff
         if state.result is None:
-            return not_applicable(f"drift cannot be computed: {state.unavailable}")
+            return failed(f"drift cannot be computed: {state.unavailable}")
         findings = [entry for entry in state.result.files if entry.finding]
         if not findings:
             return passed(f"{len(state.result.files)} difference(s), none undeclared")
@@ -148,7 +148,7 @@ class NoStaleDeviations(Rule):
             return passed("kit.toml declares no deviations")
         state = project.diff
         if state.result is None:
-            return not_applicable(f"drift cannot be computed: {state.unavailable}")
+            return failed(f"drift cannot be computed: {state.unavailable}")
         stale = list(state.result.stale_deviations)
         if stale:
             paths = ", ".join(d.path for d in stale)
