@@ -16,6 +16,7 @@ import click
 from . import (
     _adopt,  # noqa: F401
     _check,  # noqa: F401
+    _fleet,  # noqa: F401
     _municipality,  # noqa: F401
     _new,  # noqa: F401
     _template,  # noqa: F401
