@@ -11,7 +11,7 @@ import click
 from ._base import EXIT_CODES_HELP, cli, color_enabled, echo, emit_json
 
 if TYPE_CHECKING:
-    from ..commands.fleet import FleetReport, Progress
+    from ..commands.fleet import FleetReport, Progress, UpdateProgress
 
 JOBS_HELP = "Projects read in parallel (default: the number of CPUs, at most 8)."
 
@@ -24,7 +24,7 @@ class ProgressBar:
         self.bar: Any = None
         self.enabled = sys.stderr.isatty()
 
-    def __call__(self, progress: Progress) -> None:
+    def __call__(self, progress: Progress | UpdateProgress) -> None:
         if not self.enabled:
             return
         if self.bar is None:
@@ -165,3 +165,60 @@ def publish_command(*, project: Path, output: Path, no_check: bool) -> int:
     else:
         echo(f"Wrote {output} ({result.row.status})")
     return result.exit_code
+
+
+@fleet_group.command("update", epilog=EXIT_CODES_HELP)
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--to", metavar="REF", help="Template version for every project (default: the newest release).")
+@click.option("--branch", default="kit/template-update", show_default=True,
+              help="Branch each update is committed on (created from the current branch).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help=JOBS_HELP)
+@click.option("--dry-run", is_flag=True, help="Report what each update would do; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def update_command(*, sources: tuple[str, ...], to: str | None, branch: str, jobs: int | None, dry_run: bool,
+                   as_json: bool) -> int:
+    """Update every local project the SOURCEs name, each on a branch of its own.
+
+    Each project is updated with `kit update` on BRANCH: a clean update is committed there
+    and the project returns to the branch it was on; an update with conflicts stays on
+    BRANCH with the conflict markers for a person to resolve. A project with uncommitted
+    changes is left alone. Running it again is safe: up-to-date projects are reported as
+    such. Exit 3 when any update left conflicts, 1 when any project failed.
+
+    \b
+    Examples:
+      kit fleet update ~/projekte --dry-run
+      kit fleet update fleet.toml --to v1.3.0 --branch kit/update-1.3
+    """
+    from ..commands.fleet import FleetUpdateOptions, update
+
+    options = FleetUpdateOptions(sources=sources, to=to, branch=branch, dry_run=dry_run)
+    if jobs is not None:
+        options = FleetUpdateOptions(sources=sources, to=to, branch=branch, dry_run=dry_run, jobs=jobs)
+    bar = ProgressBar("Updating projects")
+    try:
+        report = update(options, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        emit_json(report.to_json())
+        return report.exit_code
+    for row in report.rows:
+        m = row.municipality
+        who = f"{m.name} ({m.ags})" if m else (row.name or "")
+        moves = ", ".join(f"{mv.template} {mv.old} -> {mv.new}" for mv in row.moves)
+        line = f"{row.outcome:<13} {row.location}"
+        if who:
+            line += f"  [{who}]"
+        if moves:
+            line += f"  {moves}"
+        if row.branch and row.outcome in ("updated", "conflicts"):
+            line += f"  on {row.branch}"
+        echo(line)
+        if row.conflicts:
+            echo("    conflicts: " + ", ".join(row.conflicts))
+        if row.message:
+            echo(f"    {row.message}")
+    summary = report.to_json()["summary"]
+    echo(", ".join(f"{count} {outcome}" for outcome, count in summary.items() if count) or "no projects")
+    return report.exit_code

@@ -18,25 +18,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import EXIT_FINDINGS, EXIT_OK, UserError
+from .._errors import EXIT_CONFLICTS, EXIT_FINDINGS, EXIT_OK, UserError
 from .._fleet import entries as _entries
 from .._fleet import pool as _pool
 from .._fleet import projects as _projects
 from .._fleet import report as _report
 from .._fleet import statusfile as _statusfile
+from .._fleet import updating as _updating
 from .._fleet.drift import Templates
 from .._fleet.rows import Row, Summary, error_row, summarise
+from .._fleet.updating import UpdateRow
 
 REPORT_VERSION = 1
 
 __all__ = [
     "FleetReport",
     "FleetStatusOptions",
+    "FleetUpdateOptions",
+    "FleetUpdateReport",
     "Progress",
     "PublishOptions",
     "PublishResult",
     "publish",
     "status",
+    "update",
 ]
 
 
@@ -176,3 +181,79 @@ def check_output(path: Path) -> None:
         raise UserError(f"--output {str(path)!r}: directory {str(parent)!r} does not exist; create it first")
     if path.is_dir():
         raise UserError(f"--output {str(path)!r} is a directory; give a file name")
+
+
+# --- update ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetUpdateOptions:
+    sources: tuple[str, ...]
+    to: str | None = None
+    """Target version for every project (default: each source's newest release)."""
+    branch: str = _updating.DEFAULT_BRANCH
+    jobs: int = field(default_factory=_pool.default_jobs)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateProgress:
+    done: int
+    total: int
+    row: UpdateRow
+
+
+@dataclass(frozen=True)
+class FleetUpdateReport:
+    rows: tuple[UpdateRow, ...]
+    dry_run: bool
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.rows if row.outcome == outcome)
+
+    @property
+    def exit_code(self) -> int:
+        """3 when any update left conflicts, else 1 when any project failed, else 0."""
+        if self.count("conflicts"):
+            return EXIT_CONFLICTS
+        return EXIT_FINDINGS if self.count("error") else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        outcomes = ("updated", "up-to-date", "would update", "conflicts", "skipped", "error")
+        return {
+            "version": REPORT_VERSION,
+            "dry_run": self.dry_run,
+            "summary": {outcome: self.count(outcome) for outcome in outcomes},
+            "projects": [row.to_json() for row in self.rows],
+        }
+
+
+def update(
+    options: FleetUpdateOptions, *, progress: Callable[[UpdateProgress], None] | None = None,
+) -> FleetUpdateReport:
+    """Update every local project the sources name, each on branch ``options.branch``."""
+    check_sources(options.sources, options.jobs)
+    if not options.branch.strip():
+        raise UserError("--branch: give a branch name")
+    found = _entries.resolve(options.sources)
+    settings = _updating.UpdateSettings(to=options.to, branch=options.branch, dry_run=options.dry_run)
+    runner = _pool.Runner(_update_entry, settings, on_error=_update_failed)
+    count = 0
+
+    def done(_index: int, row: UpdateRow) -> None:
+        nonlocal count
+        count += 1
+        if progress is not None:
+            progress(UpdateProgress(done=count, total=len(found), row=row))
+
+    rows = runner.run(found, jobs=options.jobs, done=done)
+    return FleetUpdateReport(rows=tuple(rows), dry_run=options.dry_run)
+
+
+def _update_entry(entry: _entries.Entry, settings: _updating.UpdateSettings, _templates: Templates) -> UpdateRow:
+    return _updating.update_entry(entry, settings)
+
+
+def _update_failed(entry: _entries.Entry, error: BaseException) -> UpdateRow:
+    return UpdateRow(entry.location, entry.listed_in, "error",
+                     message=f"unexpected {type(error).__name__} while updating it: {error}")
