@@ -366,3 +366,22 @@ def test_without_defaults_and_terminal_asks_for_them(
 ) -> None:
     assert main(["adopt", str(java_project), "-t", "base", "--source", str(template_repo.path)]) == 2
     assert "--defaults" in capsys.readouterr().err
+
+
+def test_on_a_terminal_the_questions_nothing_answered_are_asked(
+    template_repo: TemplateRepo, java_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from kitcli.cli import _adopt, cli
+
+    monkeypatch.setattr(_adopt, "stdin_is_terminal", lambda: True)
+    result = CliRunner().invoke(
+        cli, ["adopt", str(java_project), "-t", "base", "-m", "augsburg", "--source", str(template_repo.path)],
+        input="Bürgerdienst\n" + "\n" * 60,
+    )
+    assert result.exit_code == 0, result.output
+    assert "project_name" in result.output
+    answers = yaml.safe_load((java_project / ".copier-answers.base.yml").read_text(encoding="utf-8"))
+    assert answers["project_name"] == "Bürgerdienst"
+    assert answers["project_slug"] == "buergerdienst"  # Enter kept the template's derived default

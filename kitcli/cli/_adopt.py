@@ -62,7 +62,7 @@ def adopt_command(*, path: Path, template: str, municipality: str | None, data: 
                                    "(and --data KEY=VALUE for what the project does not tell)")
         options = _ask_remaining(options)
     result = adopt(options)
-    for warning in result.inference.warnings:
+    for warning in result.warnings:
         print_warning(warning)
     if as_json:
         emit_json(result.to_json())

@@ -121,6 +121,7 @@ class AdoptResult:
     """How the project differs from the adopted release (``kit diff``; estimated on a dry run)."""
     dry_run: bool
     next_steps: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def version(self) -> str:
@@ -153,7 +154,7 @@ class AdoptResult:
                 "added": sum(1 for e in self.diff if e.status == "added"),
                 "findings": sum(1 for e in self.diff if e.finding),
             },
-            "warnings": list(inference.warnings),
+            "warnings": list(self.warnings),
             "next_steps": list(self.next_steps),
         }
 
@@ -646,12 +647,21 @@ def adopt(options: AdoptOptions) -> AdoptResult:
     inference = _infer(options, ctx)
     scored: list[_Scored] = []
     best: _Scored | None = None
+    warnings = list(inference.warnings)
+    failures: list[UserError] = []
     for version in _candidates(ctx, options):
-        current = _score(ctx, inference.answers, options.template, version)
+        try:
+            current = _score(ctx, inference.answers, options.template, version)
+        except UserError as error:
+            # An older release may lack the template or reject today's answers: not a candidate.
+            failures.append(error)
+            warnings.append(f"release {version} cannot be rendered with these answers ({error}); skipped")
+            continue
         scored.append(current)
         if best is None or current.candidate.differing_lines < best.candidate.differing_lines:
             best = current
-    assert best is not None
+    if best is None:
+        raise failures[0]
     kept_names = {layer.template for layer in ctx.kept}
     new_layers = [answers for answers in best.stack if answers.template not in kept_names]
     contents = {}
@@ -699,7 +709,7 @@ def adopt(options: AdoptOptions) -> AdoptResult:
         project=ctx.project, template=options.template, source=ctx.source.location, layers=layers,
         kept=tuple(Layer(a.template, a.commit, a.path.as_posix()) for a in ctx.kept),
         candidates=tuple(s.candidate for s in scored), inference=inference, added=tuple(added),
-        diff=entries, dry_run=options.dry_run, next_steps=tuple(steps),
+        diff=entries, dry_run=options.dry_run, next_steps=tuple(steps), warnings=tuple(dict.fromkeys(warnings)),
     )
 
 
