@@ -212,9 +212,11 @@ def kit_style_demo(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepo:
     )
     demo = root / "templates" / "demo"
     shutil.copytree(imported / "project", demo / "project")
+    shutil.copytree(imported / "includes", demo / "includes")
     (demo / "questions.yml").write_text(rename.sub("municipality_name", questions), encoding="utf-8")
-    readme = demo / "project" / "README.md.jinja"
-    readme.write_text(rename.sub("municipality_name", readme.read_text(encoding="utf-8")), encoding="utf-8")
+    for text_file in (demo / "project" / "README.md.jinja", demo / "includes" / "footer.md"):
+        text = rename.sub("municipality_name", text_file.read_text(encoding="utf-8"))
+        text_file.write_text(text.replace('"includes/', '"templates/demo/includes/'), encoding="utf-8")
     mapped = ["project_name", "project_slug", "package_name", "license", "python_version", "use_docker",
               "include_tests"]
     (demo / "kit-template.toml").write_text(

@@ -6,6 +6,7 @@ template skeleton::
     DEST/
       copier.yml        questions converted from cookiecutter.json, settings, notes
       project/          the former ``{{cookiecutter.project_slug}}/`` directory
+      includes/         cookiecutter's ``templates/`` (files to include), if it has one
 
 How each cookiecutter feature is converted (docs/maintainers/cookiecutter.md explains why):
 
@@ -19,6 +20,9 @@ How each cookiecutter feature is converted (docs/maintainers/cookiecutter.md exp
 - Copier renders only files with the ``.jinja`` suffix: every file cookiecutter renders gets
   it; files matched by ``_copy_without_render`` and binary files do not, so both engines copy
   them byte for byte.
+- ``{% include %}`` and its kin name files by their place in the project directory or in
+  cookiecutter's ``templates/``; they are rewritten to the file's place in the Copier template
+  (``project/...``, or ``includes/`` where ``templates/`` is copied).
 - hooks are not converted (a template the kit uses runs no code); they are listed with what
   they do.
 
@@ -64,6 +68,13 @@ _TAG_RE = re.compile(
 _ATTR_RE = re.compile(r"(?<![\w.])cookiecutter\s*\.\s*(?P<name>[A-Za-z_]\w*)")
 _ITEM_RE = re.compile(r"(?<![\w.])cookiecutter\s*\[\s*(?P<q>['\"])(?P<name>[^'\"]+)(?P=q)\s*\]")
 _BARE_RE = re.compile(r"(?<![\w.])cookiecutter\b")
+# A template cookiecutter loads by name: from the project directory or the template's templates/.
+_LOAD_RE = re.compile(r"^(?P<head>\{%-?\s*(?:include|import|extends|from)\s+)(?P<q>['\"])(?P<name>[^'\"]+)(?P=q)")
+_DYNAMIC_LOAD_RE = re.compile(r"^\{%-?\s*(?:include|import|extends|from)\s+[^'\"\s]")
+# cookiecutter's directory of files to include, and where the Copier template keeps them (its
+# templates/ would be mistaken for the kit's directory of templates).
+SOURCE_INCLUDES_DIR = "templates"
+INCLUDES_DIR = "includes"
 # Filters and tags of cookiecutter's default Jinja extensions, which Copier lacks.
 _EXTENSION_RE = re.compile(
     r"\|\s*(?P<filter>jsonify|slugify)\b|(?P<call>random_ascii_string|uuid4)\s*\(|\{%-?\s*(?P<tag>now)\b"
@@ -166,6 +177,8 @@ class _Rewriter:
     """Rewrites ``cookiecutter.x`` to the question name inside Jinja tags, noting problems."""
 
     names: Mapping[str, str]
+    loadable: Mapping[str, str] = field(default_factory=dict)
+    """Name a cookiecutter template loads (``{% include 'x' %}``) → its path in the Copier template."""
     undefined: dict[str, str] = field(default_factory=dict)
     """Unknown variable → where it was first referenced."""
     notes: list[str] = field(default_factory=list)
@@ -185,7 +198,20 @@ class _Rewriter:
             self.undefined.setdefault(variable, where)
         return match.group(0)
 
+    def _load(self, match: re.Match[str], where: str) -> str:
+        name = match.group("name")
+        target = self.loadable.get(name)
+        if target is None:
+            self._note(f"{where}: loads {name!r}, which neither the project directory nor templates/ "
+                       "holds; fix the path by hand")
+            return match.group(0)
+        return f"{match.group('head')}{match.group('q')}{target}{match.group('q')}"
+
     def expression(self, text: str, where: str) -> str:
+        text = _LOAD_RE.sub(lambda m: self._load(m, where), text)
+        if _DYNAMIC_LOAD_RE.match(text):
+            self._note(f"{where}: loads a template by a computed name; Copier looks names up from the "
+                       "template's root, adjust it by hand")
         text = _ITEM_RE.sub(lambda m: self._name(m, where), text)
         text = _ATTR_RE.sub(lambda m: self._name(m, where), text)
         if _BARE_RE.search(text):
@@ -391,6 +417,49 @@ def convert_files(template_dir: Path, target: Path, context: Mapping[str, Any], 
     return files
 
 
+def _loadable(src: Path, template_dir: Path, context: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str]:
+    """Where each file cookiecutter can ``{% include %}`` by name lives in the Copier template.
+
+    cookiecutter's loader searches the project directory, then ``templates/`` beside it; Copier's
+    searches the template's root. Files of the project directory are found under ``project/``
+    (rendered ones with their ``.jinja`` suffix); ``templates/`` is copied to ``includes/``.
+    """
+    plain = _Rewriter(names=names)
+    found: dict[str, str] = {}
+    includes = src / SOURCE_INCLUDES_DIR
+    if includes.is_dir():
+        for path in sorted(includes.rglob("*")):
+            if path.is_file():
+                name = path.relative_to(includes).as_posix()
+                found[name] = f"{INCLUDES_DIR}/{name}"
+    for path in sorted(template_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(template_dir)
+        converted = _rewrite_path(rel, plain).as_posix()
+        copied = _cookiecutter.is_copy_only(rel.as_posix(), context) or _cookiecutter.is_binary(path)
+        found[rel.as_posix()] = f"{SUBDIRECTORY}/{converted}" + ("" if copied else SUFFIX)
+    return found
+
+
+def _copy_includes(source: Path, target: Path, rewriter: _Rewriter) -> None:
+    """cookiecutter's ``templates/`` (files for ``{% include %}``) as ``includes/``, references rewritten."""
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        out = target / path.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            shutil.copyfile(path, out)
+            continue
+        out.write_text(rewriter.template(text, f"{INCLUDES_DIR}/{path.relative_to(source).as_posix()}"),
+                       encoding="utf-8", newline="")
+
+
 def _rewrite_path(rel: Path, rewriter: _Rewriter) -> Path:
     if rel == Path():
         return rel
@@ -503,7 +572,7 @@ def import_cookiecutter(options: ImportOptions) -> ImportResult:
     defaults = _cookiecutter.resolve_answers(src)
     template_dir = _cookiecutter.project_template_dir(src, context)
     names = question_names(variables)
-    rewriter = _Rewriter(names=names)
+    rewriter = _Rewriter(names=names, loadable=_loadable(src, template_dir, context, names))
     questions, converted, warnings = convert_questions(variables, rewriter)
     hooks = tuple(describe_hook(path) for path in _cookiecutter.find_hooks(src))
     if variables.get("_extensions"):
@@ -521,6 +590,7 @@ def import_cookiecutter(options: ImportOptions) -> ImportResult:
         project = work / SUBDIRECTORY
         project.mkdir(parents=True)
         files = convert_files(template_dir, project, context, rewriter)
+        _copy_includes(src / SOURCE_INCLUDES_DIR, work / INCLUDES_DIR, rewriter)
         if rewriter.undefined:
             variable, where = next(iter(rewriter.undefined.items()))
             raise UserError(
