@@ -166,6 +166,10 @@ def _given(value: Any) -> bool:
     return isinstance(value, str) and PLACEHOLDER not in value
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _load_text(path: Path, warnings: list[str]) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -196,26 +200,22 @@ def _from_publiccode(project: Path, found: dict[str, tuple[Any, str]], warnings:
     put("project_name", data.get("name"), "name")
     put("repository_url", data.get("url"), "url")
     put("development_status", data.get("developmentStatus"), "developmentStatus")
-    descriptions = data.get("description") if isinstance(data.get("description"), dict) else {}
-    assert isinstance(descriptions, dict)
+    descriptions = _mapping(data.get("description"))
     language = "de" if "de" in descriptions else next(iter(descriptions), None)
     text_of = descriptions.get(language) if language else None
     if isinstance(text_of, dict):
         put("project_description", text_of.get("shortDescription"), f"description.{language}.shortDescription")
         put("project_long_description", text_of.get("longDescription"), f"description.{language}.longDescription")
-    legal = data.get("legal") if isinstance(data.get("legal"), dict) else {}
-    assert isinstance(legal, dict)
+    legal = _mapping(data.get("legal"))
     put("license", legal.get("license"), "legal.license")
-    maintenance = data.get("maintenance") if isinstance(data.get("maintenance"), dict) else {}
-    assert isinstance(maintenance, dict)
+    maintenance = _mapping(data.get("maintenance"))
     put("maintenance_type", maintenance.get("type"), "maintenance.type")
     for key in ("contacts", "contractors"):
         people = maintenance.get(key)
         if isinstance(people, list) and people and isinstance(people[0], dict):
             put("maintainer_name", people[0].get("name"), f"maintenance.{key}[0].name")
             put("maintainer_email", people[0].get("email"), f"maintenance.{key}[0].email")
-    organisation = data.get("organisation") if isinstance(data.get("organisation"), dict) else {}
-    assert isinstance(organisation, dict)
+    organisation = _mapping(data.get("organisation"))
     put("municipality_organisation_uri", organisation.get("uri"), "organisation.uri")
     holders = [legal.get("mainCopyrightOwner"), organisation.get("name")]
     used_by = data.get("usedBy")
@@ -688,11 +688,10 @@ def adopt(options: AdoptOptions) -> AdoptResult:
         entries = _kit_diff(ctx.project)
     else:
         entries = tuple(
-            DiffEntry(path=path, status="missing" if path in added else status,
-                      ownership=best.rendered.ownership(path), added_lines=plus, removed_lines=minus,
-                      finding=best.rendered.ownership(path) != "seeded")
+            DiffEntry(path=path, status=status, ownership=best.rendered.ownership(path), added_lines=plus,
+                      removed_lines=minus, finding=best.rendered.ownership(path) != "seeded")
             for path, (status, plus, minus) in sorted(best.per_file.items())
-            if not (options.add_missing and path in added)
+            if path not in added  # --add-missing adds it: no difference left
         )
 
     layers = tuple(Layer(a.template, versions[a.template], a.path.as_posix()) for a in new_layers)
