@@ -37,6 +37,7 @@ ANSWERS_JINJA = (
 
 TINY_TOML = """\
 description = "A tiny template for tests"
+kit_check = false  # a toy: it is not meant to meet the kit's repository standards
 test_command = "{python} -c \\"import pathlib, sys; sys.exit(0 if pathlib.Path('LICENSE').is_file() else 1)\\""
 
 [files]
@@ -54,6 +55,7 @@ data = { name = "other" }
 
 SVC_TOML = """\
 description = "A tiny layer on top of the tiny base"
+kit_check = false
 extends = ["base"]
 
 [files]

@@ -6,7 +6,8 @@ For each template of the source's *current tree* (uncommitted changes included):
    ``{ id = "...", data = { question = value } }``) is rendered; the generated project must equal
    what ``kit diff`` renders for it, its own tests must pass (``test_command`` in
    ``kit-template.toml``, run in the project; ``{python}`` stands for the kit's interpreter) and
-   ``kit check`` must find no error;
+   ``kit check`` must find no error (unless ``kit_check = false``, for templates that are not
+   meant to meet the kit's repository standards);
 2. a project generated from the previous release (or ``--from``) gets local edits in managed and
    seeded files and a file of its own, is updated to the current tree with ``kit update``, and
    every local edit must still be there (or inside conflict markers); the conflicts must be
@@ -112,6 +113,7 @@ class _Spec:
     from_ref: str | None = None
     test_command: str | None = None
     project_tests: bool = True
+    kit_check: bool = True
     dirty: bool = False
     """Whether the template tree has uncommitted changes (then a re-render at a commit differs)."""
 
@@ -146,7 +148,8 @@ def template_test(options: TemplateTestOptions) -> TemplateTestResult:
         for case_name, data in matrix:
             specs.append(_Spec(source.location, name, case_name, "matrix", data,
                                test_command=str(command) if command else None,
-                               project_tests=options.project_tests, dirty=dirty))
+                               project_tests=options.project_tests, dirty=dirty,
+                               kit_check=name is not None and declaration.get("kit_check", True) is not False))
         if from_ref is not None:
             specs.append(_Spec(source.location, name, f"update from {from_ref}", "update",
                                matrix[0][1] if matrix else {}, from_ref=from_ref))
@@ -235,7 +238,11 @@ def _matrix_case(spec: _Spec, project: Path, steps: list[Step]) -> None:
     else:
         steps.append(Step("matches kit diff", "passed"))
     steps.append(_project_tests(spec, project))
-    steps.append(_kit_check(project))
+    if spec.kit_check:
+        steps.append(_kit_check(project))
+    else:
+        reason = "kit_check = false in kit-template.toml" if spec.template else "a plain Copier template"
+        steps.append(Step("kit check", "skipped", reason))
 
 
 def _project_tests(spec: _Spec, project: Path) -> Step:
@@ -263,10 +270,10 @@ def _kit_check(project: Path) -> Step:
         raise
     if not hasattr(module, "check") or not hasattr(module, "CheckOptions"):
         return Step("kit check", "skipped", "kitcli.commands.check has no check(CheckOptions)")
-    result = module.check(module.CheckOptions(project=project))
-    code = getattr(result, "exit_code", EXIT_OK)
-    if code != EXIT_OK:
-        return Step("kit check", "failed", f"kit check {project.name} exits {code}")
+    report = module.check(module.CheckOptions(project=project))
+    if getattr(report, "exit_code", EXIT_OK) != EXIT_OK:
+        errors = [f"{r.code} {r.message}" for r in getattr(report, "results", ()) if getattr(r, "is_error", False)]
+        return Step("kit check", "failed", "; ".join(errors) or "kit check found errors")
     return Step("kit check", "passed")
 
 

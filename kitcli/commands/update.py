@@ -171,7 +171,7 @@ def abort(project: Path) -> UpdateResult:
             f"{head[:12]}); --abort would discard them, so it refuses: `git reset --hard {head[:12]}` "
             "does it by hand"
         )
-    _restore(project, head, set(marker.get("ignored", ())))
+    _restore(project, head, set(marker.get("ignored", ())), marker.get("empty_directories", ()))
     _marker_path(project).unlink(missing_ok=True)
     layers = tuple(LayerChange(**layer) for layer in marker.get("layers", ()))
     return UpdateResult(project=project, action="aborted", layers=layers)
@@ -294,10 +294,12 @@ def _is_downgrade(source: _source.Source, current: str, current_sha: str, target
 def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerChange, ...], *,
            commit: bool) -> UpdateResult:
     ignored = set(_ignored(project))
+    empty = _empty_directories(project, ignored)
     _write_marker(project, {
         "state": "running",
         "head": head,
         "ignored": sorted(ignored),
+        "empty_directories": empty,
         "layers": [vars(change) for change in changes],
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
@@ -345,7 +347,7 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
             "layers": [vars(change) for change in new_changes],
         })
     except BaseException:
-        _restore(project, head, ignored)
+        _restore(project, head, ignored, empty)
         _marker_path(project).unlink(missing_ok=True)
         raise
     return UpdateResult(
@@ -505,8 +507,23 @@ def _tracked(project: Path, ref: str) -> list[str]:
     return [path for path in _git.run(project, "ls-tree", "-r", "-z", "--name-only", ref).split("\0") if path]
 
 
-def _restore(project: Path, head: str, ignored_before: set[str]) -> None:
-    """Reset to *head* and remove what the update added: untracked files and new ignored ones."""
+def _empty_directories(project: Path, ignored: set[str]) -> list[str]:
+    """Empty directories (git does not track them, but Copier may remove them)."""
+    empty = []
+    for directory, dirnames, filenames in os.walk(project):
+        relative = Path(directory).relative_to(project).as_posix()
+        dirnames[:] = [
+            d for d in dirnames
+            if d != ".git" and f"{d if relative == '.' else f'{relative}/{d}'}/" not in ignored
+        ]
+        if not dirnames and not filenames and relative != ".":
+            empty.append(relative)
+    return empty
+
+
+def _restore(project: Path, head: str, ignored_before: set[str], empty_before: Iterable[str] = ()) -> None:
+    """Reset to *head*, remove what the update added (untracked files, new ignored ones) and
+    bring back empty directories it removed."""
     _git.run(project, "reset", "-q", "--hard", head)
     added = [path for path in _git.run(project, "ls-files", "-z", "--others", "--exclude-standard").split("\0") if path]
     added += [path for path in _ignored(project) if path not in ignored_before]
@@ -518,6 +535,8 @@ def _restore(project: Path, head: str, ignored_before: set[str]) -> None:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
         _remove_empty_parents(project, target.parent)
+    for relpath in empty_before:
+        (project / relpath).mkdir(parents=True, exist_ok=True)
 
 
 def _remove_empty_parents(project: Path, directory: Path) -> None:
