@@ -10,11 +10,16 @@ writes nothing and exits 1 listing the pages that are stale. The generated pages
   dataclasses, with the answer each key becomes;
 - ``docs/reference/index.md``: the reference section's index, linking what exists (the rule pages
   under ``docs/rules/`` come from ``kit check``'s own generator);
-- the terminal sessions of the getting-started pages (``docs/getting-started/*.md``): every
-  ```` ```console ```` block is run, command by command, in a scratch home directory with a copy
-  of the template set tagged ``v1.0.0``, and its output is replaced by what the commands print.
+- the terminal sessions of the hand-written pages in ``SESSION_PAGES`` (getting started, the
+  adopter guide, the concepts): every ```` ```console ```` block is run, command by command, in a
+  scratch home directory with a copy of the template set tagged ``v1.0.0`` at ``~/kommunal-kit``,
+  and its output is replaced by what the commands print (the scratch home shown as ``~``, commit
+  ids as ``<commit>``). The blocks of one page share one scratch home and working directory.
 
-A session block may be preceded by an HTML comment with options, e.g. ``<!-- docs: exit=1 -->``:
+A multi-line ``<!-- docs-setup ... -->`` comment holds a shell script that is run at its place
+and never shown: it stages what the reader finds rather than does (a project generated earlier,
+a new template release). A console block may be preceded by a comment with options, e.g.
+``<!-- docs: exit=1 -->``:
 
 ``exit=N``
     the block's last command must exit with N (default 0); every other command with 0;
