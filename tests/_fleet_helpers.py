@@ -14,7 +14,7 @@ import pytest
 
 from kitcli.cli import main
 
-from .conftest import TEMPLATE_SET_PATHS, REPO_ROOT, git
+from .conftest import REPO_ROOT, TEMPLATE_SET_PATHS, git
 
 # (directory, template, municipality, extra answers)
 PROJECTS = (

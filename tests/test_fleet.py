@@ -55,12 +55,15 @@ def test_directory_of_projects(fleet: Fleet, capsys: pytest.CaptureFixture[str])
     ]
     assert augsburg["divergence"]["method"] == "shared render"
     assert augsburg["divergence"]["managed"] == augsburg["divergence"]["seeded"] == 0
-    assert augsburg["check"] is not None and augsburg["check"]["passed"] > 0
+    assert augsburg["check"] is not None
+    assert augsburg["check"]["passed"] > 0
     assert augsburg["last_commit"]
     assert augsburg["error"] is None
     assert rows["opendata-augsburg"]["template"] == "base"
     summary = report["summary"]
-    assert summary["total"] == 4 and summary["on_newest"] == 4 and summary["errors"] == 0
+    assert summary["total"] == 4
+    assert summary["on_newest"] == 4
+    assert summary["errors"] == 0
     assert set(summary["by_regierungsbezirk"]) == {"Oberbayern", "Mittelfranken", "Schwaben"}
     assert code == (1 if any(r["check"]["failed"] for r in rows.values()) else 0)
 
@@ -130,7 +133,8 @@ def test_manifest_with_paths_labels_and_a_git_url(fleet: Fleet, tmp_path: Path,
         assert [r["kind"] for r in rows] == ["project", "project", "url"]
         assert rows[0]["notes"] == []
         assert "says municipality 'Nürnberg'" in rows[1]["notes"][0]
-        assert rows[2]["location"] == url and rows[2]["url"] == url
+        assert rows[2]["location"] == url
+        assert rows[2]["url"] == url
         assert rows[2]["municipality"]["ags"] == "09564000"
         assert rows[2]["divergence"]["managed"] == 0
         assert rows[2]["listed_in"].startswith("manifest fleet.toml #3")
@@ -201,7 +205,8 @@ def test_broken_project_is_an_error_row(damage, reason: str, fleet: Fleet, tmp_p
     code, report = status_json(capsys, healthy, broken, "--no-check", "--jobs", "1")
     assert code == 1
     rows = report["projects"]
-    assert rows[0]["error"] is None and rows[0]["municipality"]["name"] == "München"
+    assert rows[0]["error"] is None
+    assert rows[0]["municipality"]["name"] == "München"
     errors = [row["error"] for row in rows[1:] if row["error"]]
     assert errors, rows
     assert any(reason in error for error in errors), errors
@@ -213,12 +218,13 @@ def test_broken_project_is_an_error_row(damage, reason: str, fleet: Fleet, tmp_p
     pytest.param(["--output", "no/such/dir/report.html"], id="output-dir-missing"),
     pytest.param(["--format", "pdf"], id="unknown-format"),
 ])
-def test_unusable_arguments_exit_2(args: list[str], module_fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_unusable_arguments_exit_2(args: list[str], module_fleet: Fleet, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     assert kit("fleet", "status", str(module_fleet.root), *args) == 2
     err = capsys.readouterr().err.strip()
-    assert err and "Traceback" not in err
+    assert err
+    assert "Traceback" not in err
 
 
 def test_no_source_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -263,16 +269,20 @@ def test_published_status_files_are_aggregated(fleet: Fleet, tmp_path: Path,
 def test_text_markdown_and_html_reports(fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert kit("fleet", "status", str(fleet.root), "--no-check", "--jobs", "1") == 0
     text = capsys.readouterr().out
-    assert "Augsburg" in text and "4 projects: 4 on the newest release" in text
+    assert "Augsburg" in text
+    assert "4 projects: 4 on the newest release" in text
     assert kit("fleet", "status", str(fleet.root), "--no-check", "--format", "markdown", "--jobs", "1") == 0
     markdown = capsys.readouterr().out
     assert "| Schwaben | 2 | 2 |" in markdown
     html = tmp_path / "fleet.html"
-    assert kit("fleet", "status", str(fleet.root), "--no-check", "--format", "html", "-o", str(html), "--jobs", "1") == 0
+    args = ("--no-check", "--format", "html", "-o", str(html), "--jobs", "1")
+    assert kit("fleet", "status", str(fleet.root), *args) == 0
     assert "Wrote" in capsys.readouterr().out
     page = html.read_text(encoding="utf-8")
-    assert "Hundesteuer" in page and "Mittelfranken" in page
-    assert "http://" not in page.replace("http-equiv", "") and "https://" not in page
+    assert "Hundesteuer" in page
+    assert "Mittelfranken" in page
+    assert "http://" not in page.replace("http-equiv", "")
+    assert "https://" not in page
 
 
 def test_behind_and_fleet_update_on_branches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,13 +301,15 @@ def test_behind_and_fleet_update_on_branches(tmp_path: Path, capsys: pytest.Capt
 
     _, report = status_json(capsys, str(projects), "--no-check", "--no-divergence", "--jobs", "1")
     assert {r["templates"][0]["behind"] for r in report["projects"]} == {1}
-    assert report["summary"]["behind"] == 3 and report["summary"]["on_newest"] == 0
+    assert report["summary"]["behind"] == 3
+    assert report["summary"]["on_newest"] == 0
 
     capsys.readouterr()
     assert kit("fleet", "update", str(clean), str(dirty), "--dry-run", "--json", "--jobs", "1") == 1
     dry = {Path(r["location"]).name: r for r in json.loads(capsys.readouterr().out)["projects"]}
     assert dry["clean"]["outcome"] == "would update"
-    assert dry["dirty"]["outcome"] == "error" and "uncommitted changes" in dry["dirty"]["message"]
+    assert dry["dirty"]["outcome"] == "error"
+    assert "uncommitted changes" in dry["dirty"]["message"]
     assert git(clean, "branch", "--list").split() == ["*", "main"]
 
     assert kit("fleet", "update", str(projects), "--json", "--jobs", "2") == 3
@@ -314,7 +326,8 @@ def test_behind_and_fleet_update_on_branches(tmp_path: Path, capsys: pytest.Capt
 
     assert kit("fleet", "update", str(projects / "clean"), "--json", "--jobs", "1") == 0
     again = json.loads(capsys.readouterr().out)["projects"][0]
-    assert again["outcome"] == "up-to-date" and "already updated" in again["message"]
+    assert again["outcome"] == "up-to-date"
+    assert "already updated" in again["message"]
     assert git(clean, "log", "--format=%s", "kit/template-update").count("Update templates") == 1
 
 
@@ -324,7 +337,8 @@ def test_update_skips_status_files_and_urls(fleet: Fleet, tmp_path: Path, capsys
     capsys.readouterr()
     assert kit("fleet", "update", str(status), "--json", "--jobs", "1") == 0
     row = json.loads(capsys.readouterr().out)["projects"][0]
-    assert row["outcome"] == "skipped" and "own CI" in row["message"]
+    assert row["outcome"] == "skipped"
+    assert "own CI" in row["message"]
 
 
 def test_status_of_a_layer_recorded_at_an_unknown_version(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
@@ -336,5 +350,6 @@ def test_status_of_a_layer_recorded_at_an_unknown_version(fleet: Fleet, capsys: 
     commit(project)
     code, report = status_json(capsys, str(project), "--no-check", "--jobs", "1")
     row = report["projects"][0]
-    assert row["divergence"] is None and "v9.9.9" in row["divergence_unavailable"]
+    assert row["divergence"] is None
+    assert "v9.9.9" in row["divergence_unavailable"]
     assert code == 0
