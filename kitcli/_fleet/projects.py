@@ -48,6 +48,12 @@ def read(entry: entries.Entry, options: ReadOptions, templates: drift.Templates)
         return error_row(entry.location, entry.kind, entry.listed_in, str(error))
 
 
+def failed(entry: entries.Entry, error: BaseException) -> Row:
+    """The row for an entry whose reading failed unexpectedly (a bug, a vanished file)."""
+    return error_row(entry.location, entry.kind, entry.listed_in,
+                     f"unexpected {type(error).__name__} while reading it: {error}")
+
+
 def read_project(
     root: Path, entry: entries.Entry, options: ReadOptions, templates: drift.Templates, *, url: str | None = None,
 ) -> Row:

@@ -222,3 +222,60 @@ def update_command(*, sources: tuple[str, ...], to: str | None, branch: str, job
     summary = report.to_json()["summary"]
     echo(", ".join(f"{count} {outcome}" for outcome, count in summary.items() if count) or "no projects")
     return report.exit_code
+
+
+@cli.command("catalog", epilog=EXIT_CODES_HELP)
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--search", "-s", metavar="TEXT", help="A LeiKa key (or its first digits), an OZG-ID, an AGS prefix, "
+              "or words of the name, description or municipality; every word must match.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              show_default=True, help="html: one self-contained, searchable page.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write the catalogue to FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help=JOBS_HELP)
+def catalog_command(*, sources: tuple[str, ...], search: str | None, output_format: str, output: Path | None,
+                    jobs: int | None) -> int:
+    """List every service the SOURCEs hold, to find one another municipality built.
+
+    Per service: municipality, LeiKa key, OZG-ID, description (publiccode.yml and the kit's
+    metadata), template versions and repository URL. SOURCEs are as for `kit fleet status`.
+    Exit 1 when a source cannot be read or the search matches nothing.
+
+    \b
+    Examples:
+      kit catalog ~/projekte --search 99123456789012
+      kit catalog fleet.toml --search "hunde steuer" --format json
+      kit new --from https://gitlab.example/augsburg/hundesteuer.git hundesteuer -m 09162000
+    """
+    from ..commands.catalog import CatalogOptions, catalog
+    from ..commands.fleet import check_output
+
+    if output is not None:
+        check_output(output)
+    options = CatalogOptions(sources=sources, search=search)
+    if jobs is not None:
+        options = CatalogOptions(sources=sources, search=search, jobs=jobs)
+    result = catalog(options)
+    if output_format == "json":
+        import json
+
+        write_or_echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n", output)
+    elif output_format == "markdown":
+        write_or_echo(result.to_markdown(), output)
+    elif output_format == "html":
+        write_or_echo(result.to_html(), output)
+    else:
+        lines = []
+        for e in result.entries:
+            m = e.municipality
+            where = f"{m.name} ({m.ags})" if m else "?"
+            ids = "  ".join(part for part in (f"LeiKa {e.leika_key}" if e.leika_key else "",
+                                              f"OZG {e.ozg_id}" if e.ozg_id else "") if part)
+            lines.append(f"{e.service}  [{where}]  {ids}".rstrip())
+            if e.description:
+                lines.append(f"    {e.description}")
+            lines.append(f"    {e.versions}  {e.repository_url or e.location}")
+        lines.extend(f"unreadable: {loc}: {error}" for loc, error in result.unreadable)
+        matching = f" matching {result.search!r}" if result.search else ""
+        lines.append(f"{len(result.entries)} of {result.total} services{matching}")
+        write_or_echo("\n".join(lines) + "\n", output)
+    return result.exit_code

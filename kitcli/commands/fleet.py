@@ -26,7 +26,7 @@ from .._fleet import report as _report
 from .._fleet import statusfile as _statusfile
 from .._fleet import updating as _updating
 from .._fleet.drift import Templates
-from .._fleet.rows import Row, Summary, error_row, summarise
+from .._fleet.rows import Row, Summary, summarise
 from .._fleet.updating import UpdateRow
 
 REPORT_VERSION = 1
@@ -107,7 +107,7 @@ def status(options: FleetStatusOptions, *, progress: ProgressCallback | None = N
     check_sources(options.sources, options.jobs)
     found = _entries.resolve(options.sources)
     settings = _projects.ReadOptions(divergence=options.divergence, check=options.check)
-    runner = _pool.Runner(_read_entry, settings, on_error=_entry_failed)
+    runner = _pool.Runner(_projects.read, settings, on_error=_projects.failed)
     count = 0
 
     def done(_index: int, row: Row) -> None:
@@ -118,15 +118,6 @@ def status(options: FleetStatusOptions, *, progress: ProgressCallback | None = N
 
     rows = runner.run(found, jobs=options.jobs, done=done)
     return FleetReport(rows=tuple(rows), generated_at=_now())
-
-
-def _read_entry(entry: _entries.Entry, settings: _projects.ReadOptions, templates: Templates) -> Row:
-    return _projects.read(entry, settings, templates)
-
-
-def _entry_failed(entry: _entries.Entry, error: BaseException) -> Row:
-    return error_row(entry.location, entry.kind, entry.listed_in,
-                     f"unexpected {type(error).__name__} while reading it: {error}")
 
 
 def _now() -> str:
