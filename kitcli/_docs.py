@@ -50,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -327,9 +328,22 @@ def templates_reference(root: Path = REPO_ROOT) -> str:
                 answers = ", ".join(f"`{k}={v}`" for k, v in data.items()) if isinstance(data, Mapping) else ""
                 lines.append(f"| {_code(str(entry.get('id', '')))} | {answers} |")
             lines.append("")
+        test_command = _declaration(tset, name).get("test_command")
+        if test_command:
+            lines += [
+                "### Tests of the generated project\n",
+                "`kit template test` runs in each rendered project (`{python}` is the kit's interpreter):\n",
+                f"```text\n{test_command}\n```\n",
+            ]
         if info.next_steps:
             lines += ["### Next steps after `kit new`\n", *[f"- `{step}`" for step in info.next_steps], ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _declaration(tset: Any, name: str) -> dict[str, Any]:
+    """The raw ``kit-template.toml`` of template *name* (keys the kit's TemplateInfo does not keep)."""
+    text = tset.source.read(tset.ref, f"templates/{name}/kit-template.toml")
+    return tomllib.loads(text) if text else {}
 
 
 # --- profile format --------------------------------------------------------------------------
