@@ -32,9 +32,15 @@ def validate(project: ProjectContext, schema: str, relpaths: Sequence[str], extr
 
     args = ["--builtin-schema", schema, *extra, "--output-format", "json",
             *(str(project.path(p)) for p in relpaths)]
+    import click
+
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = check_jsonschema.main(args=args, prog_name="check-jsonschema", standalone_mode=False)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = check_jsonschema.main(args=args, prog_name="check-jsonschema", standalone_mode=False)
+    except click.ClickException as error:
+        # e.g. a file that cannot be opened: a finding about that file, not bad input to kit check
+        return [f"{', '.join(relpaths)}: check-jsonschema cannot read it ({error.format_message()})"]
     if code == 0:
         return []
     try:
