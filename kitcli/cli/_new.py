@@ -21,7 +21,10 @@ def parse_data(values: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command("new", epilog=EXIT_CODES_HELP)
 @click.argument("template")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path), required=False)
+@click.option("--from", "origin", metavar="PROJECT_OR_URL",
+              help="Reuse this project's service for --municipality (then give only DEST): same code and form, "
+                   "the new municipality's data, publiccode.yml isBasedOn pointing to it.")
 @click.option("-m", "--municipality", metavar="ID|AGS|NAME", help="Municipality: profile id, AGS or name.")
 @click.option(
     "-d", "--data", "data", multiple=True, metavar="KEY=VALUE", help="Answer a template question (repeatable)."
@@ -43,7 +46,8 @@ def parse_data(values: tuple[str, ...]) -> dict[str, str]:
 def new_command(
     *,
     template: str,
-    dest: Path,
+    dest: Path | None,
+    origin: str | None,
     municipality: str | None,
     data: tuple[str, ...],
     data_file: Path | None,
@@ -59,10 +63,16 @@ def new_command(
     temporary directory and moved into place, so an error or Ctrl-C leaves nothing behind.
 
     \b
-    Example:
+    Examples:
       kit new ozg-service hundesteuer --municipality augsburg --defaults
+      kit new --from ../hundesteuer-augsburg hundesteuer-muenchen --municipality muenchen
     """
     from ..commands.new import NewOptions, new
+
+    if dest is None:
+        if origin is None:
+            raise click.UsageError("Missing argument 'DEST'.")
+        template, dest = "", Path(template)
 
     result = new(
         NewOptions(
@@ -76,6 +86,7 @@ def new_command(
             vcs_ref=vcs_ref,
             git=not no_git,
             interactive=stdin_is_terminal(),
+            origin=origin,
         )
     )
     for warning in result.warnings:

@@ -50,6 +50,9 @@ class NewOptions:
     """Whether Copier may ask questions on a terminal (only without ``defaults``)."""
     extra_answers: Mapping[str, str] = field(default_factory=dict)
     """Answers supplied by other commands (e.g. reuse of another project), below ``data``."""
+    origin: str | None = None
+    """``--from``: a project directory or git URL whose service this one reuses (see
+    :mod:`kitcli._fleet.reuse`); ``template`` may then be empty."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,10 @@ def gather_answers(
 
 def new(options: NewOptions) -> NewResult:
     """Generate a project; on any error or interruption nothing is left behind."""
+    if options.origin is not None:
+        from .._fleet.reuse import reuse
+
+        return reuse(options)
     dest = options.dest.expanduser().absolute()
     check_destination(dest)
     if not options.defaults and not options.interactive:
