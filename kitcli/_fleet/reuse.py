@@ -6,13 +6,17 @@ stays updatable from the templates. Then every file of the origin that does not 
 municipality or the owner is copied over byte for byte (its code, form, texts, tests, kit.toml):
 the same service, not a fresh starter. Which files depend on the municipality is not guessed:
 the origin's answers and the new answers are both rendered, and the files the two renders differ
-in (kommune.toml, publiccode.yml, LICENSE, REUSE.toml, SECURITY.md, CODEOWNERS, README, the
-answers files) keep the new render. ``publiccode.yml`` names the origin in ``isBasedOn``.
+in depend on them. Of those, the municipality's data (kommune.toml) and the owner's metadata
+(publiccode.yml, LICENSE, REUSE.toml, SECURITY.md, CODEOWNERS) keep the new render; in the
+others (service.toml with its FIT-Connect destination, README.md) the origin's own changes are
+merged into the new render (``git merge-file``), and where they conflict the new render stays
+and a warning says so. ``publiccode.yml`` names the origin in ``isBasedOn``.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +27,7 @@ import yaml
 from .. import _answers, _git, _render
 from .._errors import UserError
 from .._municipality import Profile
-from . import drift, entries, gitcache
+from . import entries, gitcache
 
 if TYPE_CHECKING:
     from ..commands.new import NewOptions, NewResult
@@ -34,6 +38,8 @@ OWNER_KEYS = ("repository_url", "maintainer_name", "maintainer_email", "codeowne
 """Answers that belong to the owner, not to the service: recomputed for the new municipality."""
 DESCRIPTION_KEYS = ("project_description", "project_long_description")
 NOT_PASSED = ("template", "layered_template")
+OWN_FILES = ("kommune.toml", "publiccode.yml", "LICENSE", "REUSE.toml", "SECURITY.md", "CODEOWNERS")
+"""Municipality data and owner metadata: never taken from the origin."""
 
 
 def municipality_keys() -> frozenset[str]:
@@ -68,7 +74,7 @@ def reuse(options: NewOptions) -> NewResult:
         git=False, defaults=True,
     ))
     try:
-        copied, removed = _adopt_origin_files(origin, dest, layers)
+        copied, removed, unmerged = _adopt_origin_files(origin, dest, layers)
         commit = None
         if options.git:
             rendered = ", ".join(f"{layer.template} {layer.version}" for layer in result.layers)
@@ -83,7 +89,10 @@ def reuse(options: NewOptions) -> NewResult:
     holder = (result.municipality.official_name or result.municipality.name) if result.municipality else "?"
     steps = (*result.next_steps,
              f"ask the maintainers of {answers['is_based_on']} to list {holder!r} in usedBy of their publiccode.yml")
-    warnings = result.warnings
+    warnings = (*result.warnings, *(
+        f"{path}: the origin's changes conflict with the new municipality's version; "
+        f"compare with {given} and carry them over by hand" for path in unmerged
+    ))
     if "isBasedOn" not in _text(dest / "publiccode.yml"):
         warnings = (*warnings, f"template version {layers[0].commit} has no is_based_on question: add "
                     f"`isBasedOn: [{answers['is_based_on']}]` to publiccode.yml by hand")
@@ -135,13 +144,19 @@ def service_answers(layers: Iterable[_answers.Answers], *, based_on: str) -> dic
 
 
 def _origin_files(origin: Path) -> list[str]:
+    """What the origin publishes: its committed files (all files when it is no git repository),
+    without its answers files."""
     answers = {p.as_posix() for p in _answers.find(origin)}
-    return [path for path in drift.project_files(origin) if path not in answers and (origin / path).is_file()]
+    if (origin / ".git").exists():
+        listed = _git.run(origin, "ls-files", "-z", "--cached").split("\0")
+    else:
+        listed = _render.walk_files(origin)
+    return [path for path in listed if path and path not in answers and (origin / path).is_file()]
 
 
-def _adopt_origin_files(origin: Path, dest: Path, layers: list[_answers.Answers]) -> tuple[int, int]:
-    """Copy the origin's files that do not depend on municipality or owner; remove what the
-    origin removed. Returns how many files were copied and removed."""
+def _adopt_origin_files(origin: Path, dest: Path, layers: list[_answers.Answers]) -> tuple[int, int, list[str]]:
+    """Take over the origin's own work (see the module docstring). Returns how many files were
+    copied or merged, how many removed, and which could not be merged."""
     theirs = _render.render(layers)
     ours = _render.render(_answers.read_all(dest))
     dependent = {
@@ -149,19 +164,39 @@ def _adopt_origin_files(origin: Path, dest: Path, layers: list[_answers.Answers]
         if _bytes(theirs.root / path) != _bytes(ours.root / path)
     }
     origin_files = set(_origin_files(origin))
-    copied = 0
-    for path in sorted(origin_files - dependent):
-        target = dest / path
-        if _bytes(target) == _bytes(origin / path):
+    copied, unmerged = 0, []
+    for path in sorted(origin_files):
+        target, mine = dest / path, _bytes(origin / path)
+        if path in dependent:
+            if path in OWN_FILES or mine is None or mine == _bytes(theirs.root / path):
+                continue
+            merged = _merge(ours=target, base=theirs.root / path, theirs=origin / path)
+            if merged is None:
+                unmerged.append(path)
+                continue
+            mine = merged
+        if mine is None or _bytes(target) == mine:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(origin / path, target)
+        target.write_bytes(mine)
+        shutil.copymode(origin / path, target)
         copied += 1
     removed = 0
     for path in sorted(set(ours.files) - dependent - origin_files):
         (dest / path).unlink(missing_ok=True)
         removed += 1
-    return copied, removed
+    return copied, removed, unmerged
+
+
+def _merge(*, ours: Path, base: Path, theirs: Path) -> bytes | None:
+    """The origin's change (base → theirs) applied to the new render (ours), or None on conflict."""
+    if not ours.is_file() or not base.is_file():
+        return None
+    result = subprocess.run(
+        ["git", "merge-file", "-p", "--", str(ours), str(base), str(theirs)],
+        capture_output=True, check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
 
 
 def _text(path: Path) -> str:
