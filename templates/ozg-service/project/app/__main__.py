@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from .logs import uvicorn_log_config
 from .settings import Settings, SettingsError
 
 
@@ -24,6 +25,7 @@ def main() -> int:
         # uvicorn's access log would record client addresses; app.security logs requests
         # without personal data instead.
         access_log=False,
+        log_config=uvicorn_log_config(settings.log_level),
         proxy_headers=True,
         server_header=False,
         log_level=settings.log_level.lower(),

@@ -34,6 +34,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def uvicorn_log_config(level: str = "INFO") -> dict[str, object]:
+    """uvicorn's own messages as JSON lines too; its access log (client addresses) stays off."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stdout"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send the service's logs (logger ``app``) as JSON lines to standard output."""
     handler = logging.StreamHandler(sys.stdout)

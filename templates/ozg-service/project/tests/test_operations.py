@@ -86,3 +86,22 @@ def test_settings_from_environment(tmp_path) -> None:
     assert settings.max_body_bytes == 2048
     assert settings.outbox_dir == tmp_path / "outbox"
     assert settings.effective_database_url == "postgresql://db/x"
+
+
+def test_unexpected_errors_show_a_friendly_page_and_log_no_details(
+    settings: Settings, form: FormDefinition, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with make_client(settings) as client:
+        client.get(f"/antrag/{form.pages[0].id}")
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("Geheimer Wert aus dem Formular")
+
+        client.app.state.service.store.load_session = broken
+        response = TestClient(client.app, raise_server_exceptions=False,
+                              cookies=client.cookies).get(f"/antrag/{form.pages[0].id}")
+    assert response.status_code == 500
+    assert "Es ist ein Fehler aufgetreten" in response.text
+    logged = capsys.readouterr().out
+    assert "RuntimeError" in logged
+    assert "Geheimer Wert" not in logged
