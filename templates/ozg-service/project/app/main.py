@@ -26,13 +26,14 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .content import ITEMS_BY_KEY, Content
+from .content import ITEMS_BY_KEY, Content, ContentError
 from .delivery import DeliveryAdapter, build_envelope, deliver_one, deliver_pending, load_adapter
 from .forms import (
     CHECKED,
     Field,
     FieldError,
     FormDefinition,
+    FormDefinitionError,
     Page,
     first_invalid_page,
     format_date,
@@ -300,7 +301,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings = Settings.from_env()
         except SettingsError as error:
             raise SystemExit(f"Start abgebrochen: {error}") from None
-    svc = build_service(settings)
+    try:
+        svc = build_service(settings)
+    except (ContentError, FormDefinitionError, SettingsError) as error:
+        # A broken kommune.toml, service.toml or form.toml: say which and what is wrong.
+        raise SystemExit(f"Start abgebrochen: {error}") from None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

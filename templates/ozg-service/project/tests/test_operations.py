@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.forms import FormDefinition
+from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
 from app.theme import contrast_ratio, theme_css
 from tests.conftest import DATA, fill_form, make_client, submit
@@ -78,7 +80,7 @@ def test_stylesheet_and_scripts_are_served_by_the_service(client: TestClient) ->
     assert client.get("/static/app.js").status_code == 200
 
 
-def test_settings_from_environment(tmp_path) -> None:
+def test_settings_from_environment(tmp_path: Path) -> None:
     settings = Settings.from_env({
         "SERVICE_ENV": "development", "SERVICE_DATA_DIR": str(tmp_path),
         "SERVICE_MAX_BODY_BYTES": "2048", "DATABASE_URL": "postgresql://db/x",
@@ -105,3 +107,10 @@ def test_unexpected_errors_show_a_friendly_page_and_log_no_details(
     logged = capsys.readouterr().out
     assert "RuntimeError" in logged
     assert "Geheimer Wert" not in logged
+
+
+def test_a_broken_form_stops_the_start_with_a_message(settings: Settings, tmp_path: Path) -> None:
+    broken = tmp_path / "form.toml"
+    broken.write_text('[[pages]]\nid = "x"\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"Start abgebrochen: form\.toml ist fehlerhaft"):
+        create_app(dataclasses.replace(settings, form_file=broken))
