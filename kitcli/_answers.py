@@ -12,6 +12,9 @@ import yaml
 
 from ._errors import UserError
 
+# libyaml's safe loader when PyYAML has it: the same YAML, ten times faster (`kit fleet status`
+# reads two answers files per project, for every project of the fleet).
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ANSWERS_GLOB = ".copier-answers*.yml"
 ANSWERS_RE = re.compile(r"^\.copier-answers(?:\.(?P<name>.+))?\.ya?ml$")
 
@@ -41,7 +44,7 @@ class CorruptAnswers(UserError):
 def read(project: Path, relpath: Path) -> Answers:
     path = project / relpath
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise UserError(f"{relpath}: no such answers file in {project}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
