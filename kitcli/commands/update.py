@@ -217,8 +217,11 @@ def _plan(layers: list[Answers], options: UpdateOptions) -> tuple[list[_Step], t
     changes: list[LayerChange] = []
     known_questions: set[str] = set()
     template_sets: dict[tuple[str, str], _templateset.TemplateSet | None] = {}
+    sources: dict[str, _source.Source] = {}
     for layer in layers:
-        source = _source.open_source(layer.src_path)
+        if layer.src_path not in sources:  # a remote source is fetched once, not once per layer
+            sources[layer.src_path] = _source.open_source(layer.src_path)
+        source = sources[layer.src_path]
         target = options.to or source.latest_release() or "HEAD"
         target_sha = _git.resolve_ref(source.checkout, target)
         if target_sha is None:
