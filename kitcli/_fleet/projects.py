@@ -59,7 +59,9 @@ def read_project(
 ) -> Row:
     if not root.is_dir():
         return error_row(entry.location, entry.kind, entry.listed_in, f"{root} is no directory")
-    is_git = _git.is_repo_root(root)
+    # A .git entry marks a repository root (a .git file: a worktree or submodule); a directory
+    # inside another repository has none. Cheaper than asking git, once per project.
+    is_git = (root / ".git").exists()
     try:
         layers = _answers.read_all(root)
     except KitError as error:
