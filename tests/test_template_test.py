@@ -11,7 +11,7 @@ import pytest
 from kitcli.cli import main
 
 from ._update_helpers import TinyTemplate, make_tiny, numbered
-from .conftest import git
+from .conftest import TemplateRepo, git
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -118,3 +118,17 @@ def test_bad_input(args: list[str], expected: str, tiny: TinyTemplate, capsys: p
 def test_source_without_copier_yml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["template", "test", "--source", str(tmp_path)]) == 2
     assert "copier.yml" in capsys.readouterr().err
+
+
+def test_curated_slice_of_the_kit_template_set(template_repo: TemplateRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kit's CI slice: the service template's first matrix entry and its update path."""
+    contributing = template_repo.path / "templates" / "base" / "project" / "CONTRIBUTING.md"
+    contributing.write_text(contributing.read_text(encoding="utf-8") + "\nNeu in der nächsten Version.\n",
+                            encoding="utf-8")
+    template_repo.commit("next version")
+    code, result = run(capsys, "ozg-service", "--source", str(template_repo.path), "--limit", "1",
+                       "--no-project-tests")
+    assert code == 0, json.dumps(result, indent=1)
+    [matrix_case, update_case] = result["cases"]
+    assert steps(matrix_case)["matches kit diff"] == "passed"
+    assert steps(update_case)["no local edit lost"] == "passed"
