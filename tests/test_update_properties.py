@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +212,6 @@ def test_one_scenario_in_process(seed: int, tmp_path: Path) -> None:
     two = seed % TWO_LAYERS_EVERY == 0
     template = make_tiny(root / "template", svc=two)
     pristine = root / "pristine"
-    subprocess.run(["git", "--version"], check=True, capture_output=True)
     from kitcli.cli import main
 
     assert main(["new", "svc" if two else "base", str(pristine), "--defaults", "--source", str(template.path)]) == 0
