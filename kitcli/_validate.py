@@ -20,6 +20,7 @@ LEIKA_RE = re.compile(r"^\d{14}$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 POSTCODE_RE = re.compile(r"^\d{5}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 JINJA_RE = re.compile(r"\{\{|\{%|\{#|%\}|\}\}")
 
 LICENSES = ("EUPL-1.2", "MIT", "Apache-2.0")
@@ -82,6 +83,12 @@ def postcode(field: str, value: str) -> str:
 def color(field: str, value: str) -> str:
     if not COLOR_RE.fullmatch(value):
         raise InvalidValue(field=field, value=value, reason="is no colour: expected #rrggbb, e.g. #005a9c")
+    return value
+
+
+def date(field: str, value: str) -> str:
+    if value and not DATE_RE.fullmatch(value):
+        raise InvalidValue(field=field, value=value, reason="is no date: expected YYYY-MM-DD, e.g. 2030-12-31")
     return value
 
 
@@ -148,6 +155,7 @@ FIELD_VALIDATORS: Mapping[str, Validator] = {
     "leika_key": leika,
     "fit_connect_destination": uuid,
     "license": license_id,
+    "maintenance_until": date,
     "theme_primary_color": color,
     "theme_on_primary_color": color,
 }
