@@ -80,7 +80,7 @@ def test_clean_verdict_of_the_shared_render_agrees_with_kit_diff(fleet: Fleet, t
     assert all(row["divergence"]["managed"] == row["divergence"]["seeded"] == 0 for row in rows.values())
     for name in (odd.name, "hundesteuer-augsburg"):
         assert not diff(DiffOptions(project=fleet.project(name))).files, name
-    assert rows[odd.name]["divergence"]["method"] == "kit diff"
+    assert rows[odd.name]["divergence"]["method"] == "exact render"
     assert rows["hundesteuer-augsburg"]["divergence"]["method"] == "shared render"
 
 
@@ -101,7 +101,7 @@ def test_divergence_managed_seeded_declared_and_added(fleet: Fleet, capsys: pyte
     assert code == 1
     rows = rows_by_name(report)
     m = rows["hundesteuer-muenchen"]
-    assert m["divergence"]["method"] == "kit diff"
+    assert m["divergence"]["method"] == "exact render"
     assert (m["divergence"]["managed"], m["divergence"]["seeded"]) == (0, 1)
     assert m["status"] == "ok"
     n = rows["parkausweis-nuernberg"]
@@ -114,6 +114,13 @@ def test_divergence_managed_seeded_declared_and_added(fleet: Fleet, capsys: pyte
     assert n["divergence"]["files"][0]["reason"] == "Zentrales CERT"
     assert (n["divergence"]["managed"], n["divergence"]["declared"], n["divergence"]["stale"]) == (3, 1, 1)
     assert report["summary"]["drifting"] == 1
+    # The same files, statuses and ownership as kit diff reports.
+    for name in ("hundesteuer-muenchen", "parkausweis-nuernberg"):
+        theirs = diff(DiffOptions(project=fleet.project(name)))
+        assert [(f.path, f.status, f.ownership, f.deviation is not None) for f in theirs.files] == [
+            (f["path"], f["change"], f["ownership"], f["declared"]) for f in rows[name]["divergence"]["files"]
+        ]
+        assert len(theirs.stale_deviations) == rows[name]["divergence"]["stale"]
 
 
 def test_manifest_with_paths_labels_and_a_git_url(fleet: Fleet, tmp_path: Path,

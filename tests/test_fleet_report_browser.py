@@ -31,7 +31,7 @@ def status_file(directory: Path, name: str, *, source: Path, ags: str, municipal
                     "municipality": {"ags": ags, "name": municipality}},
         "templates": [{"name": "base", "version": "v1.0.0", "src_path": str(source)},
                       {"name": "ozg-service", "version": "v1.0.0", "src_path": str(source)}],
-        "divergence": {"managed": managed, "seeded": 0, "declared": 0, "stale": 0, "method": "kit diff",
+        "divergence": {"managed": managed, "seeded": 0, "declared": 0, "stale": 0, "method": "exact render",
                        "files": files[:managed]},
         "check": {"passed": 30, "failed": failed, "warnings": 2, "not_applicable": 4, "ignored": 0,
                   "failed_codes": ["KIT201"] * failed},

@@ -11,9 +11,12 @@ render with the tokens replaced by the project's own answers.
 Every file matching its prediction means the project is clean: a prediction can only be wrong
 where the template transforms an answer (escapes a quote, changes case, truncates), and then it
 fails to match. A project also fails the fast path when it has a file in a managed path that no
-template renders (``kit diff``'s ``added``). When the fast path fails, ``kit diff`` renders the
-project on its own, with its real answers, and its result is reported. So the fast path only ever
-says "identical"; every divergence the fleet shows comes from ``kit diff``.
+template renders (``kit diff``'s ``added``). When the fast path fails, the project is rendered on
+its own, by Copier with its real answers, and compared with ``kit diff``'s rules (its ownership
+of paths, its changed/missing/added, kit.toml's deviations). So the fast path only ever says
+"identical"; every divergence the fleet shows comes from a render of that project. That render
+uses the template export below instead of ``kit diff``'s render, which clones the template for
+every layer and takes three times as long; tests check that both agree.
 
 The shared render uses an export of the template at the recorded commit with the questions'
 validators removed (a token is no valid AGS or e-mail address); validators decide whether an
@@ -54,7 +57,7 @@ INCLUDE_RE = re.compile(r"^\s*(?:-\s*)?!include\s+(\S.*?)\s*$", re.MULTILINE)
 VALIDATOR_RE = re.compile(r"^(?P<indent>[ \t]+)validator\s*:")
 DESCRIBE_RE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]{4,40})$")
 METHOD_SHARED = "shared render"
-METHOD_DIFF = "kit diff"
+METHOD_EXACT = "exact render"
 
 
 def token(index: int) -> str:
@@ -129,6 +132,15 @@ class Templates:
         if key not in self._sets:
             self._sets[key] = _templateset.load(self.source(src_path), sha)
         return self._sets[key]
+
+    def declaration(self, src_path: str, sha: str, template: str) -> _render.Declaration:
+        """What the template declares about its files at *sha* (kit-template.toml), as ``kit diff`` reads it."""
+        info = self.template_set(src_path, sha).templates.get(template)
+        declared = self.source(src_path).read(sha, f"templates/{template}/kit-template.toml") is not None
+        return _render.Declaration(
+            template=template, declared=declared,
+            managed=info.managed if info else (), seeded=info.seeded if info else (),
+        )
 
     def export(self, src_path: str, sha: str) -> Path:
         """The template files at *sha* as a plain directory, without the questions' validators."""
@@ -438,33 +450,54 @@ def project_files(root: Path) -> list[str]:
     return _render.walk_files(root)
 
 
-def via_diff(root: Path) -> Divergence:
-    """The exact divergence, from ``kit diff`` (a render of this project alone, cached)."""
-    from ..commands.diff import DiffOptions, diff
-
-    result = diff(DiffOptions(project=root))
-    files = tuple(
-        FileDivergence(
-            path=entry.path, ownership=entry.ownership, change=entry.status,
-            declared=entry.deviation is not None,
-            reason=entry.deviation.reason if entry.deviation is not None else None,
-        )
-        for entry in result.files
+def exact(root: Path, layers: Sequence[LayerRecord], templates: Templates, config: ProjectConfig) -> Divergence:
+    """Render the project alone with its real answers (Copier, from the template export: no
+    clone) and compare, with ``kit diff``'s rules: its ownership (:class:`kitcli._render.Rendered`),
+    its statuses (changed, missing, added in a managed path) and kit.toml's deviations."""
+    resolved = [(layer.template, layer.src_path, templates.sha(layer.src_path, layer.version)) for layer in layers]
+    with tempfile.TemporaryDirectory(prefix="kit-fleet-") as scratch:
+        rendered = render_layers(resolved, [layer.answers for layer in layers], templates, Path(scratch) / "project")
+    owners = _render.Rendered(
+        root=root, files={path: resolved[f.layer][0] for path, f in rendered.items()},
+        declarations=tuple(templates.declaration(src, sha, template) for template, src, sha in resolved),
+        cached=False,
     )
+    changes: list[tuple[str, str]] = []
+    for path, expected in sorted(rendered.items()):
+        try:
+            actual: bytes | None = (root / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            actual = None
+        if actual != expected.content:
+            changes.append((path, "missing" if actual is None else "changed"))
+    excluded = {KIT_TOML, *(p.as_posix() for p in _answers.find(root))}
+    changes += [
+        (path, "added") for path in project_files(root)
+        if path not in rendered and path not in excluded and owners.ownership(path) == "managed"
+        and (root / path).is_file()
+    ]
+    files = []
+    for path, change in sorted(changes):
+        deviation = config.deviation_for(path)
+        files.append(FileDivergence(
+            path=path, ownership=owners.ownership(path) if change != "added" else "managed", change=change,
+            declared=deviation is not None, reason=deviation.reason if deviation is not None else None,
+        ))
+    stale = sum(1 for d in config.deviations if not any(d.matches(f.path) for f in files))
     return Divergence(
         managed=sum(1 for f in files if f.ownership != "seeded"),
         seeded=sum(1 for f in files if f.ownership == "seeded"),
         declared=sum(1 for f in files if f.declared),
-        stale=len(result.stale_deviations), method=METHOD_DIFF, files=files,
+        stale=stale, method=METHOD_EXACT, files=tuple(files),
     )
 
 
 def divergence(root: Path, layers: Sequence[LayerRecord], templates: Templates, config: ProjectConfig) -> Divergence:
     """The project's divergence: nothing when every file matches the shared render's prediction
-    and nothing was added in a managed path, else what ``kit diff`` finds."""
+    and nothing was added in a managed path, else what a render of the project alone shows."""
     group = plan(layers, templates)
     render = shared_render(group, templates)
     mismatches, rendered_paths = predicted_mismatches(root, group, render)
     if not mismatches and not added_files(root, group, rendered_paths, templates):
         return Divergence(managed=0, seeded=0, declared=0, stale=len(config.deviations), method=METHOD_SHARED)
-    return via_diff(root)
+    return exact(root, layers, templates, config)

@@ -78,7 +78,8 @@ class Divergence:
     """Deviations declared in kit.toml that match no divergent file any more."""
     method: str
     """How it was found: ``shared render`` (every file matched the render shared by the
-    projects of its template versions) or ``kit diff`` (rendered for this project alone)."""
+    projects of its template versions) or ``exact render`` (rendered for this project alone,
+    compared with ``kit diff``'s rules)."""
     files: tuple[FileDivergence, ...] = ()
 
     @property
