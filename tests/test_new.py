@@ -385,3 +385,16 @@ def test_python_dash_m_entry_point(template_repo: TemplateRepo, tmp_path: Path) 
     listing = json.loads(result.stdout)
     assert {t["name"] for t in listing["templates"]} >= {"base", "ozg-service"}
     assert listing["latest_release"] == "v1.0.0"
+
+
+def test_new_inside_the_template_repository_keeps_the_source_clean(make_template_repo) -> None:
+    """`kit new demo` in an untagged clone of the kit (the Quickstart): both layers record the
+    clone's commit, because no scratch file makes the source dirty between the layers."""
+    repo = make_template_repo(tags=())
+    head = git(repo.path, "rev-parse", "--short", "HEAD").strip()
+    dest = repo.path / "augsburg-demo"
+    assert run_kit("new", "ozg-service", str(dest), "-m", "augsburg", "--defaults", "--source", str(repo.path)) == 0
+    for layer in ("base", "ozg-service"):
+        recorded = yaml.safe_load((dest / f".copier-answers.{layer}.yml").read_text(encoding="utf-8"))
+        assert recorded["_commit"] == head
+    assert [p.name for p in repo.path.iterdir() if p.name.startswith(".kit-new-")] == []

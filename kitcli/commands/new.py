@@ -188,10 +188,9 @@ def new(options: NewOptions) -> NewResult:
     layers = tset.layers(options.template)
     answers, profile = gather_answers(options, tset, layers)
 
-    anchor = dest.parent
-    while not anchor.exists():
-        anchor = anchor.parent
-    scratch = Path(tempfile.mkdtemp(prefix=".kit-new-", dir=anchor))
+    # Render outside the destination's tree: a scratch directory inside the template repository
+    # itself (`kit new demo` in a clone of the kit) would make the source dirty for later layers.
+    scratch = Path(tempfile.mkdtemp(prefix="kit-new-"))
     try:
         work = scratch / dest.name
         work.mkdir()
@@ -225,10 +224,7 @@ def new(options: NewOptions) -> NewResult:
             commit = _git.init_and_commit(
                 work, f"Generate from kommunal-kit templates ({versions})\n\nSource: {source.location}"
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.is_dir():
-            dest.rmdir()
-        work.rename(dest)
+        _move_into_place(work, dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -248,6 +244,27 @@ def new(options: NewOptions) -> NewResult:
         next_steps=tuple(steps),
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def _move_into_place(work: Path, dest: Path) -> None:
+    """Move the finished project to *dest* in one rename; across file systems, copy it beside
+    *dest* first, so that *dest* appears complete or not at all."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = work
+    if work.stat().st_dev != dest.parent.stat().st_dev:
+        staging = Path(tempfile.mkdtemp(prefix=".kit-new-", dir=dest.parent)) / dest.name
+        try:
+            shutil.copytree(work, staging, symlinks=True)
+        except BaseException:
+            shutil.rmtree(staging.parent, ignore_errors=True)
+            raise
+    try:
+        if dest.is_dir():
+            dest.rmdir()
+        staging.rename(dest)
+    finally:
+        if staging is not work:
+            shutil.rmtree(staging.parent, ignore_errors=True)
 
 
 def _answers_file_of(work: Path, template: str) -> Path:
