@@ -151,7 +151,25 @@ def run_check(root: Path) -> tuple[CheckSummary | None, str | None]:
         report = check(CheckOptions(project=root, select=CHECK_FAMILIES))
     except KitError as error:
         return None, str(error)
+    finally:
+        _forget_schemas()
     return CheckSummary.from_report_json(report.to_json()), None
+
+
+def _forget_schemas() -> None:
+    """Drop the validators check-jsonschema caches per run (KIT4xx runs it in-process).
+
+    Its loader keeps every validator it built in an ``lru_cache`` of 128 entries, each holding the
+    parsed GitLab CI schema (about 10 MiB): one process checking a fleet would grow to over a GiB.
+    The cache is a library internal, hence the guard: without it nothing is cleared.
+    """
+    try:
+        from check_jsonschema.schema_loader.main import SchemaLoader  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - kit check runs without it
+        return
+    cached = getattr(SchemaLoader, "_get_validator", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
 
 
 def service_info(root: Path, values: Mapping[str, Any]) -> ServiceInfo:
