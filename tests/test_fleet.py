@@ -360,3 +360,18 @@ def test_status_of_a_layer_recorded_at_an_unknown_version(fleet: Fleet, capsys: 
     assert row["divergence"] is None
     assert "v9.9.9" in row["divergence_unavailable"]
     assert code == 0
+
+
+def test_bare_kit_check_report_is_read_as_a_check_only_row(fleet: Fleet, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert kit("check", str(fleet.project("opendata-augsburg")), "--format", "json") in (0, 1)
+    report = tmp_path / "kit-status.json"
+    report.write_text(capsys.readouterr().out, encoding="utf-8")
+    code, result = status_json(capsys, str(report), "--jobs", "1")
+    row = result["projects"][0]
+    assert row["error"] is None
+    assert row["check"]["passed"] > 0
+    assert row["divergence"] is None
+    assert "kit fleet publish" in row["divergence_unavailable"]
+    assert "not a status file" in row["notes"][0]
+    assert code == (1 if row["check"]["failed"] else 0)

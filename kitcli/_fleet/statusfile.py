@@ -22,6 +22,7 @@ Schema (version 1), documented in docs/coordinators/fleet.md::
     }
 
 ``check`` may also hold the whole report of ``kit check --format json``; its summary is read.
+A bare ``kit check --format json`` report is read as well, as a row that knows only the check.
 """
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ def load(path: Path) -> Mapping[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise BadStatusFile(path=path, problem=f"is unreadable ({error.__class__.__name__}: {error})") from error
     try:
-        data = json.loads(text)
+        data: Any = json.loads(text)
     except json.JSONDecodeError as error:
         raise BadStatusFile(path=path, problem=f"is no valid JSON ({error.msg} at line {error.lineno})") from error
+    if is_check_report(data):
+        return dict(data)
     if not isinstance(data, dict) or "kit_status_version" not in data:
         raise BadStatusFile(path=path, problem=(
             "is no kit status file (no kit_status_version); produce one with `kit fleet publish`"
@@ -95,8 +98,29 @@ def load(path: Path) -> Mapping[str, Any]:
     return data
 
 
+def is_check_report(data: object) -> bool:
+    """A report of ``kit check --format json`` (what older CI jobs publish as kit-status.json)."""
+    return (isinstance(data, dict) and "kit_status_version" not in data
+            and isinstance(data.get("summary"), dict) and isinstance(data.get("results"), list))
+
+
+def check_report_row(path: Path, data: Mapping[str, Any], *, listed_in: str) -> Row:
+    """A row from a bare ``kit check`` report: the check summary and nothing else is known."""
+    missing = "not in a kit check report; publish the status with `kit fleet publish` instead"
+    return Row(
+        location=str(path), kind=KIND, listed_in=listed_in,
+        name=Path(str(data.get("project") or path.stem)).name,
+        divergence_unavailable=missing,
+        check=CheckSummary.from_report_json(data),
+        notes=(f"{path.name} is a `kit check --format json` report, not a status file: municipality, "
+               "template versions and divergence are unknown",),
+    )
+
+
 def read_row(path: Path, *, listed_in: str, templates: drift.Templates) -> Row:
     data = load(path)
+    if is_check_report(data):
+        return check_report_row(path, data, listed_in=listed_in)
     project = data["project"]
     municipality = project.get("municipality")
     layers = []
