@@ -92,7 +92,12 @@ class Templates:
     def source(self, src_path: str) -> _source.Source:
         if src_path not in self._sources:
             try:
-                self._sources[src_path] = _source.open_source(src_path)
+                if _source.is_remote(src_path):
+                    # Workers share the kit's mirror of a remote source: one fetch at a time.
+                    with _locked(cache_dir() / "fleet" / "sources" / _short(src_path)):
+                        self._sources[src_path] = _source.open_source(src_path)
+                else:
+                    self._sources[src_path] = _source.open_source(src_path)
             except KitError as error:
                 self._sources[src_path] = error
         found = self._sources[src_path]
