@@ -216,7 +216,8 @@ class CiRunsKitCheck(Rule):
     the kit.
 
     **How to fix:** include the kit's CI file from `.gitlab-ci.yml`
-    (`include: [{local: .gitlab/kit.gitlab-ci.yml}]`) or add a job that runs `kit check`.
+    (`include: [{local: .gitlab/kit.gitlab-ci.yml}]`) or add a job that runs `kit check` or
+    `kit fleet publish`.
     """
 
     code = "KIT405"
@@ -236,9 +237,12 @@ class CiRunsKitCheck(Rule):
 
 
 def _runs_kit_check(project: ProjectContext, relpath: str) -> bool:
-    """Whether *relpath*, or a .gitlab/ CI file it names (an include), runs ``kit check``."""
+    """Whether *relpath*, or a .gitlab/ CI file it names (an include), runs ``kit check``
+    (directly or through ``kit fleet publish``)."""
     text = project.text(relpath) or ""
     texts = [text]
     if relpath == ".gitlab-ci.yml":
         texts += [project.text(f) or "" for f in gitlab_files(project) if f != relpath and f in text]
-    return any(re.search(r"\bkit\s+check\b", t) for t in texts)
+    # `kit fleet publish` runs the check and keeps it for the fleet view; comments do not count.
+    commands = "\n".join(line for t in texts for line in t.splitlines() if not line.lstrip().startswith("#"))
+    return re.search(r"\bkit\s+(check|fleet\s+publish)\b", commands) is not None
