@@ -1,7 +1,7 @@
 """The one adapter around Copier.
 
 Every call into Copier goes through this module and uses only its public API (``run_copy``,
-``run_update``, ``run_recopy``, ``copier.errors``), so a change in Copier's internals has one
+``run_update``, ``copier.errors``), so a change in Copier's internals has one
 place to be fixed. Copier is imported lazily: ``kit --help`` must not pay for it.
 """
 
@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._errors import UserError
 
@@ -31,7 +31,7 @@ class Render:
     overwrite: bool = True
     skip_answered: bool = True
     pretend: bool = False
-    conflict: str = "inline"
+    conflict: Literal["inline", "rej"] = "inline"
     exclude: tuple[str, ...] = ()
 
 
@@ -86,25 +86,27 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
+def _common(render: Render) -> dict[str, Any]:
+    """Keyword arguments every kit call into Copier shares: no prompts beyond the defaults the
+    caller chose, no output, and never anything that needs ``--trust``."""
+    return {
+        "data": dict(render.data),
+        "vcs_ref": render.vcs_ref,
+        "answers_file": render.answers_file,
+        "defaults": render.defaults,
+        "pretend": render.pretend,
+        "quiet": True,
+        "unsafe": False,
+        "skip_tasks": True,
+    }
+
+
 def copy(render: Render) -> Outcome:
     """Render a template into ``render.dst`` (``copier copy``)."""
     from copier import run_copy
 
     with _translated_errors() as collected:
-        run_copy(
-            render.src,
-            render.dst,
-            data=dict(render.data),
-            vcs_ref=render.vcs_ref,
-            answers_file=render.answers_file,
-            defaults=render.defaults,
-            overwrite=render.overwrite,
-            pretend=render.pretend,
-            exclude=list(render.exclude),
-            quiet=True,
-            unsafe=False,
-            skip_tasks=True,
-        )
+        run_copy(render.src, render.dst, overwrite=render.overwrite, exclude=list(render.exclude), **_common(render))
     return Outcome(warnings=tuple(collected))
 
 
@@ -115,37 +117,9 @@ def update(render: Render) -> Outcome:
     with _translated_errors() as collected:
         run_update(
             render.dst,
-            data=dict(render.data),
-            vcs_ref=render.vcs_ref,
-            answers_file=render.answers_file,
-            defaults=render.defaults,
             overwrite=True,
             skip_answered=render.skip_answered,
-            pretend=render.pretend,
-            conflict=render.conflict,  # type: ignore[arg-type]
-            quiet=True,
-            unsafe=False,
-            skip_tasks=True,
-        )
-    return Outcome(warnings=tuple(collected))
-
-
-def recopy(render: Render) -> Outcome:
-    """Render the project at ``render.dst`` afresh from its answers (``copier recopy``)."""
-    from copier import run_recopy
-
-    with _translated_errors() as collected:
-        run_recopy(
-            render.dst,
-            data=dict(render.data),
-            vcs_ref=render.vcs_ref,
-            answers_file=render.answers_file,
-            defaults=render.defaults,
-            overwrite=True,
-            skip_answered=render.skip_answered,
-            pretend=render.pretend,
-            quiet=True,
-            unsafe=False,
-            skip_tasks=True,
+            conflict=render.conflict,
+            **_common(render),
         )
     return Outcome(warnings=tuple(collected))
