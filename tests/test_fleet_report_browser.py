@@ -4,6 +4,7 @@ outside the file, and its table sorts when a header is clicked."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -61,8 +62,11 @@ def report(tmp_path: Path) -> Path:
 
 def test_report_renders_offline_and_sorts(report: Path) -> None:
     if not Path(CHROMIUM).exists():
+        # CI installs Chromium (.ci/run): there a missing browser is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {CHROMIUM} although CI is set")
         pytest.skip(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` to run the browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
     url = report.as_uri()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
