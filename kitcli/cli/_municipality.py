@@ -71,7 +71,8 @@ def show_command(*, query: str, as_json: bool) -> None:
         emit_json(profile.to_dict())
         return
     for key, value in profile.to_answers().items():
+        shown = value
         if not value and key == "municipality_kreis" and profile.kind == "Kreisfreie Stadt":
-            value = "(kreisfrei)"
-        echo(f"{key:<32} {value or '[fehlt]'}")
+            shown = "(kreisfrei)"
+        echo(f"{key:<32} {shown or '[fehlt]'}")
     echo(f"{'origin':<32} {profile.origin}")
