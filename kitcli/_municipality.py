@@ -283,7 +283,13 @@ def load_profiles() -> dict[str, Profile]:
         if directory.is_dir():
             for path in sorted(directory.glob("*.toml")):
                 pid = path.stem
-                profiles[pid] = parse_profile(path.read_text(encoding="utf-8"), where=str(path), default_id=pid)
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    raise UserError(
+                        f"profile {path} is unreadable ({error}); fix it as UTF-8 TOML or remove it"
+                    ) from error
+                profiles[pid] = parse_profile(text, where=str(path), default_id=pid)
     return profiles
 
 
@@ -396,6 +402,8 @@ def import_registry(path: Path, *, kreise_path: Path | None = None) -> ImportRep
     if not entries:
         raise UserError(f"{path}: no municipalities found; the CSV needs a header line and rows")
     target = registry_file()
+    if target.exists() and not target.is_file():
+        raise UserError(f"municipality registry {target} is no file; remove it and import again")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".json.tmp")
     payload = {"source": str(path), "kreise": kreise, "municipalities": [asdict(e) for e in entries.values()]}
@@ -414,7 +422,18 @@ def load_registry() -> list[Entry]:
         raise UserError(
             f"municipality registry {path} is corrupt ({error}); run `kit municipality import FILE.csv` again"
         ) from error
-    return [Entry(**item) for item in payload.get("municipalities", [])]
+    items = payload.get("municipalities", []) if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise UserError(
+            f"municipality registry {path} is corrupt (no list of municipalities); "
+            "run `kit municipality import FILE.csv` again"
+        )
+    try:
+        return [Entry(**item) for item in items]
+    except TypeError as error:
+        raise UserError(
+            f"municipality registry {path} is corrupt ({error}); run `kit municipality import FILE.csv` again"
+        ) from error
 
 
 def entry_profile(entry: Entry) -> Profile:

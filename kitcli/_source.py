@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import _git
 from ._errors import UserError
-from ._paths import cache_dir, load_config
+from ._paths import cache_dir, config_file, load_config
 
 REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@[^:]+:)", re.IGNORECASE)
 KIT_REPOSITORY = Path(__file__).resolve().parents[1]
@@ -101,7 +101,12 @@ def default_location() -> str | None:
     if env := os.environ.get("KIT_SOURCE"):
         return env
     configured = load_config().get("source")
-    if isinstance(configured, str) and configured:
+    if configured is not None and not (isinstance(configured, str) and configured):
+        raise UserError(
+            f"`source = {configured!r}` in {config_file()} is no template repository; "
+            'write it as a quoted path or URL, e.g. source = "/path/to/templates"'
+        )
+    if isinstance(configured, str):
         return configured
     if (KIT_REPOSITORY / "copier.yml").is_file() and (KIT_REPOSITORY / ".git").exists():
         return str(KIT_REPOSITORY)

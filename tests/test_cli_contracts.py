@@ -1,0 +1,137 @@
+"""The exit-code contract for bad input a user can cause, one row per case.
+
+Every row runs ``kit`` in-process on a prepared scratch directory and asserts the contract from
+the README: the documented exit code, exactly one line on stderr naming the offending value, no
+traceback, and nothing written or lost on disk (the scratch directory and the kit home are
+compared byte for byte before and after).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kitcli.cli import main
+
+from .conftest import TemplateRepo
+
+
+@dataclass
+class Scratch:
+    """Where a case prepares its input: a working directory, the kit home and a template repo."""
+
+    work: Path
+    kit_home: Path
+    templates: TemplateRepo
+
+    def write(self, relpath: str, content: str | bytes, *, under: Path | None = None) -> Path:
+        target = (under or self.work) / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+        return target
+
+    def profile(self, name: str, content: str | bytes) -> Path:
+        return self.write(f"config/profiles/{name}", content, under=self.kit_home)
+
+    def registry(self, content: str | bytes) -> Path:
+        return self.write("data/registry.json", content, under=self.kit_home)
+
+
+Setup = Callable[[Scratch], list[str]]
+
+
+def snapshot(*roots: Path) -> dict[Path, bytes | None]:
+    """Every path under *roots* with its bytes (``None`` for a directory)."""
+    state: dict[Path, bytes | None] = {}
+    for root in roots:
+        for path in root.rglob("*"):
+            state[path] = None if path.is_dir() else path.read_bytes()
+    return state
+
+
+# --- setups ------------------------------------------------------------------------------------
+
+
+def _show(scratch: Scratch) -> list[str]:
+    return ["municipality", "show", "muenchen"]
+
+
+def profile_not_utf8(scratch: Scratch) -> list[str]:
+    scratch.profile("broken.toml", b"\xff\xfe name = 1")
+    return _show(scratch)
+
+
+def profile_is_directory(scratch: Scratch) -> list[str]:
+    (scratch.kit_home / "config" / "profiles" / "broken.toml").mkdir(parents=True)
+    return _show(scratch)
+
+
+def registry_is_list(scratch: Scratch) -> list[str]:
+    scratch.registry("[1, 2]")
+    return ["municipality", "search", "Hausen"]
+
+
+def registry_municipalities_not_list(scratch: Scratch) -> list[str]:
+    scratch.registry('{"municipalities": 5}')
+    return ["municipality", "search", "Hausen"]
+
+
+def registry_entry_unknown_key(scratch: Scratch) -> list[str]:
+    scratch.registry('{"municipalities": [{"x": 1}]}')
+    return ["municipality", "show", "Hausen"]
+
+
+def registry_is_directory_on_import(scratch: Scratch) -> list[str]:
+    (scratch.kit_home / "data" / "registry.json").mkdir(parents=True)
+    csv = scratch.write("gemeinden.csv", "ags,name\n09162000,München\n")
+    return ["municipality", "import", str(csv)]
+
+
+def config_source_not_string(scratch: Scratch) -> list[str]:
+    scratch.write("config/config.toml", "source = 5\n", under=scratch.kit_home)
+    return ["new", "base", str(scratch.work / "P"), "--defaults"]
+
+
+CASES = [
+    pytest.param(profile_not_utf8, 2, "broken.toml", id="profile-not-utf8"),
+    pytest.param(profile_is_directory, 2, "broken.toml", id="profile-is-directory"),
+    pytest.param(registry_is_list, 2, "registry.json", id="registry-json-is-list"),
+    pytest.param(registry_municipalities_not_list, 2, "registry.json", id="registry-municipalities-not-list"),
+    pytest.param(registry_entry_unknown_key, 2, "registry.json", id="registry-entry-unknown-key"),
+    pytest.param(registry_is_directory_on_import, 2, "registry.json", id="import-registry-is-directory"),
+    pytest.param(config_source_not_string, 2, "source = 5", id="config-source-not-string"),
+]
+
+
+@pytest.mark.parametrize(("setup", "code", "names"), CASES)
+def test_bad_input_keeps_the_contract(  # noqa: PLR0917 (parametrize and fixtures)
+    setup: Setup,
+    code: int,
+    names: str,
+    template_repo: TemplateRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kit_home = Path(os.environ["KIT_HOME"])
+    kit_home.mkdir(parents=True, exist_ok=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = setup(Scratch(work=work, kit_home=kit_home, templates=template_repo))
+    before = snapshot(work, kit_home)
+
+    assert main(argv) == code
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert names in err
+    assert snapshot(work, kit_home) == before
