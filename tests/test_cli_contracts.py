@@ -99,7 +99,33 @@ def config_source_not_string(scratch: Scratch) -> list[str]:
     return ["new", "base", str(scratch.work / "P"), "--defaults"]
 
 
+def argv(*args: str) -> Setup:
+    """A case that needs no preparation beyond a file named ``afile`` in the working directory."""
+
+    def setup(scratch: Scratch) -> list[str]:
+        scratch.write("afile", "x\n")
+        scratch.write("adir/keep", "")
+        return list(args)
+
+    return setup
+
+
 CASES = [
+    # click's usage errors: one line naming the value (click alone prints usage, blank line, error)
+    pytest.param(argv("check", ".", "--format", "nonsense"), 2, "'nonsense'", id="check-format-nonsense"),
+    pytest.param(argv("fleet", "status", ".", "--jobs", "0"), 2, "0 is not in the range", id="fleet-jobs-0"),
+    pytest.param(argv("catalog", ".", "--jobs", "-1"), 2, "-1 is not in the range", id="catalog-jobs-negative"),
+    pytest.param(argv("municipality", "search", "x", "--limit", "0"), 2, "--limit", id="search-limit-0"),
+    pytest.param(argv("update", "afile"), 2, "'afile' is a file", id="update-path-is-file"),
+    pytest.param(argv("diff", "afile"), 2, "'afile' is a file", id="diff-path-is-file"),
+    pytest.param(argv("adopt", "afile", "-t", "base"), 2, "'afile' is a file", id="adopt-path-is-file"),
+    pytest.param(argv("fleet", "publish", "afile"), 2, "'afile' is a file", id="publish-path-is-file"),
+    pytest.param(argv("new", "base", "P", "--data-file", "adir"), 2, "'adir' is a directory", id="data-file-is-dir"),
+    pytest.param(argv("municipality", "import", "adir"), 2, "'adir' is a directory", id="import-file-is-dir"),
+    pytest.param(argv("new", "base", "P", "-d", "foo"), 2, "'foo' is not KEY=VALUE", id="data-not-key-value"),
+    pytest.param(argv("completion", "tcsh"), 2, "'tcsh'", id="completion-unknown-shell"),
+    pytest.param(argv("chek"), 2, "'chek'", id="unknown-command"),
+    # the kit's own state and configuration
     pytest.param(profile_not_utf8, 2, "broken.toml", id="profile-not-utf8"),
     pytest.param(profile_is_directory, 2, "broken.toml", id="profile-is-directory"),
     pytest.param(registry_is_list, 2, "registry.json", id="registry-json-is-list"),

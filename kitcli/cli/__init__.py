@@ -36,10 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.UsageError as error:
-        error.show()
+        # One line, like every other bad input: click's own rendering adds the usage and a blank line.
+        help_hint = f"; see `{error.ctx.command_path} --help`" if error.ctx is not None else ""
+        print_error(_one_line(error.format_message()).rstrip(".") + help_hint)
         return EXIT_USAGE
     except click.ClickException as error:
-        error.show()
+        print_error(_one_line(error.format_message()))
         return EXIT_USAGE
     except (click.Abort, KeyboardInterrupt):
         print_error("interrupted; nothing was written")
@@ -48,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(str(error))
         return error.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 if __name__ == "__main__":  # pragma: no cover
