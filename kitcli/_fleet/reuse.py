@@ -8,7 +8,7 @@ the same service, not a fresh starter. Which files depend on the municipality is
 the origin's answers and the new answers are both rendered, and the files the two renders differ
 in depend on them. Of those, the municipality's data (kommune.toml) and the owner's metadata
 (publiccode.yml, LICENSE, REUSE.toml, SECURITY.md, CODEOWNERS) keep the new render; in the
-others (service.toml with its FIT-Connect destination, README.md) the origin's own changes are
+others (README.md, whose title names the municipality) the origin's own changes are
 merged into the new render (``git merge-file``), and where they conflict the new render stays
 and a warning says so. ``publiccode.yml`` names the origin in ``isBasedOn``.
 """

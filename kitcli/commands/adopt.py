@@ -254,8 +254,9 @@ KOMMUNE_KEYS = {
     ("accessibility_contact", "phone"): "accessibility_contact_phone",
     ("theme", "primary"): "theme_primary_color",
     ("theme", "on_primary"): "theme_on_primary_color",
+    ("delivery", "fit_connect_destination"): "fit_connect_destination",
 }
-SERVICE_KEYS = {"leika_key": "leika_key", "ozg_id": "ozg_id", "fit_connect_destination": "fit_connect_destination"}
+SERVICE_KEYS = {"leika_key": "leika_key", "ozg_id": "ozg_id"}
 
 
 def _table(data: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:

@@ -140,15 +140,20 @@ def test_generation_refuses_a_leika_key_that_is_not_14_digits(
         render(layers=("ozg-service",), leika_key=key)
 
 
-def test_service_identifiers_go_to_service_toml_not_kommune_toml(
+def test_service_identifiers_go_to_service_toml_destination_to_kommune_toml(
     render: Callable[..., Path],
 ) -> None:
+    """LeiKa key and OZG-ID describe the service (the same in every municipality); the FIT-Connect
+    destination is the receiving authority's, so it is municipality data."""
     project = render(layers=("ozg-service",), leika_key="99123456789012", ozg_id="10215",
                      fit_connect_destination="3b8d1f0e-6c1a-4a7e-9f0d-2b5c7e9a1d44", **AUGSBURG)
-    service = tomllib.loads((project / "service.toml").read_text(encoding="utf-8"))["service"]
+    service_text = (project / "service.toml").read_text(encoding="utf-8")
+    service = tomllib.loads(service_text)["service"]
+    kommune = tomllib.loads((project / "kommune.toml").read_text(encoding="utf-8"))
     assert service["leika_key"] == "99123456789012"
     assert service["ozg_id"] == "10215"
-    assert service["fit_connect_destination"] == "3b8d1f0e-6c1a-4a7e-9f0d-2b5c7e9a1d44"
+    assert kommune["delivery"]["fit_connect_destination"] == "3b8d1f0e-6c1a-4a7e-9f0d-2b5c7e9a1d44"
+    assert "3b8d1f0e" not in service_text
     assert "99123456789012" not in (project / "kommune.toml").read_text(encoding="utf-8")
 
 

@@ -117,6 +117,7 @@ def build_envelope(
     created_at: dt.datetime,
     service: Mapping[str, Any],
     municipality: Mapping[str, Any],
+    destination: str = "",
     reply_email: str = "",
 ) -> dict[str, Any]:
     """The JSON document delivered for a submission, with FIT-Connect-shaped metadata.
@@ -124,6 +125,7 @@ def build_envelope(
     ``metadata`` follows the structure of FIT-Connect's submission metadata (publicServiceType
     with the LeiKa URN, contentStructure with the hash of ``data``, additionalReferenceInfo), so
     that a FIT-Connect adapter can send it as it is; the other keys are for the receiving office.
+    *destination* is the municipality's FIT-Connect destination (kommune.toml ``[delivery]``).
     """
     canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     leika = str(service.get("leika_key", "") or "")
@@ -155,7 +157,7 @@ def build_envelope(
         "reference": reference,
         "kind": kind,
         "createdAt": created_at.isoformat(timespec="seconds"),
-        "destinationId": str(service.get("fit_connect_destination", "") or "") or None,
+        "destinationId": str(destination or "") or None,
         "ozgId": str(service.get("ozg_id", "") or "") or None,
         "municipality": {
             "ags": str(municipality.get("ags", "") or "") or None,

@@ -223,6 +223,8 @@ class Service:
             reference = new_reference(prefix, now)
             envelope = build_envelope(reference=reference, kind=kind, data=data, created_at=now,
                                       service=service, municipality=municipality,
+                                      destination=self.content.kommune.get("delivery", {}).get(
+                                          "fit_connect_destination", ""),
                                       reply_email=reply_email)
             try:
                 self.store.add_submission(reference, kind, envelope)
