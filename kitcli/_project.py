@@ -74,8 +74,13 @@ def load(project: Path) -> ProjectConfig:
         return ProjectConfig()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UserError(f"{path} is no valid TOML ({error}); fix it") from error
+    raw_deviations = data.get("deviation", [])
+    if not isinstance(raw_deviations, list):
+        raise UserError(
+            f"{path}: `deviation = {raw_deviations!r}` must be an array of tables; write each as [[deviation]]"
+        )
     deviations = []
-    for index, item in enumerate(data.get("deviation", []), start=1):
+    for index, item in enumerate(raw_deviations, start=1):
         where = f"{KIT_TOML} [[deviation]] #{index}"
         if not isinstance(item, dict):
             raise UserError(f"{where} must be a table")
@@ -87,9 +92,16 @@ def load(project: Path) -> ProjectConfig:
                 date=_text(item.get("date"), where=where, key="date"),
             )
         )
-    ignores = []
     check = data.get("check", {})
-    for index, item in enumerate(check.get("ignore", []) if isinstance(check, dict) else [], start=1):
+    if not isinstance(check, dict):
+        raise UserError(f"{path}: `check = {check!r}` must be a table; write it as [check]")
+    raw_ignores = check.get("ignore", [])
+    if not isinstance(raw_ignores, list):
+        raise UserError(
+            f"{path}: [check] `ignore = {raw_ignores!r}` must be an array of tables; write [[check.ignore]]"
+        )
+    ignores = []
+    for index, item in enumerate(raw_ignores, start=1):
         where = f"{KIT_TOML} [[check.ignore]] #{index}"
         if not isinstance(item, dict):
             raise UserError(f"{where} must be a table with code and reason")
@@ -99,7 +111,7 @@ def load(project: Path) -> ProjectConfig:
                 reason=_text(item.get("reason"), where=where, key="reason"),
             )
         )
-    strict = check.get("strict", False) if isinstance(check, dict) else False
+    strict = check.get("strict", False)
     if not isinstance(strict, bool):
         raise UserError(f"{KIT_TOML} [check]: `strict` must be true or false, not {strict!r}")
     return ProjectConfig(deviations=tuple(deviations), ignores=tuple(ignores), strict=strict)

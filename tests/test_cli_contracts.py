@@ -110,6 +110,14 @@ def argv(*args: str) -> Setup:
     return setup
 
 
+def kit_toml(content: str) -> Setup:
+    def setup(scratch: Scratch) -> list[str]:
+        scratch.write("kit.toml", content)
+        return ["check", "."]
+
+    return setup
+
+
 CASES = [
     # click's usage errors: one line naming the value (click alone prints usage, blank line, error)
     pytest.param(argv("check", ".", "--format", "nonsense"), 2, "'nonsense'", id="check-format-nonsense"),
@@ -125,6 +133,10 @@ CASES = [
     pytest.param(argv("new", "base", "P", "-d", "foo"), 2, "'foo' is not KEY=VALUE", id="data-not-key-value"),
     pytest.param(argv("completion", "tcsh"), 2, "'tcsh'", id="completion-unknown-shell"),
     pytest.param(argv("chek"), 2, "'chek'", id="unknown-command"),
+    # a project's kit.toml of the wrong shape
+    pytest.param(kit_toml("deviation = 5\n"), 2, "deviation = 5", id="kit-toml-deviation-not-array"),
+    pytest.param(kit_toml("[check]\nignore = 5\n"), 2, "ignore = 5", id="kit-toml-ignore-not-array"),
+    pytest.param(kit_toml('check = "x"\n'), 2, "check = 'x'", id="kit-toml-check-not-table"),
     # the kit's own state and configuration
     pytest.param(profile_not_utf8, 2, "broken.toml", id="profile-not-utf8"),
     pytest.param(profile_is_directory, 2, "broken.toml", id="profile-is-directory"),
