@@ -118,6 +118,17 @@ def kit_toml(content: str) -> Setup:
     return setup
 
 
+def project(*args: str) -> Setup:
+    """A committed project generated from the template repository in ``work/P``; *args* follow."""
+
+    def setup(scratch: Scratch) -> list[str]:
+        dest = scratch.work / "P"
+        assert main(["new", "base", str(dest), "--defaults", "--source", str(scratch.templates.path)]) == 0
+        return [arg.replace("{P}", str(dest)) for arg in args]
+
+    return setup
+
+
 CASES = [
     # click's usage errors: one line naming the value (click alone prints usage, blank line, error)
     pytest.param(argv("check", ".", "--format", "nonsense"), 2, "'nonsense'", id="check-format-nonsense"),
@@ -133,6 +144,10 @@ CASES = [
     pytest.param(argv("new", "base", "P", "-d", "foo"), 2, "'foo' is not KEY=VALUE", id="data-not-key-value"),
     pytest.param(argv("completion", "tcsh"), 2, "'tcsh'", id="completion-unknown-shell"),
     pytest.param(argv("chek"), 2, "'chek'", id="unknown-command"),
+    # option values that are wrong for every project
+    pytest.param(project("update", "{P}", "--to", ""), 2, "--to ''", id="update-to-empty"),
+    pytest.param(project("fleet", "update", "{P}", "--to", "", "--dry-run"), 2, "--to ''", id="fleet-update-to-empty"),
+    pytest.param(project("fleet", "update", "{P}", "--branch", "a b"), 2, "'a b'", id="fleet-update-branch-invalid"),
     # a project's kit.toml of the wrong shape
     pytest.param(kit_toml("deviation = 5\n"), 2, "deviation = 5", id="kit-toml-deviation-not-array"),
     pytest.param(kit_toml("[check]\nignore = 5\n"), 2, "ignore = 5", id="kit-toml-ignore-not-array"),
@@ -165,6 +180,7 @@ def test_bad_input_keeps_the_contract(  # noqa: PLR0917 (parametrize and fixture
     monkeypatch.chdir(work)
     argv = setup(Scratch(work=work, kit_home=kit_home, templates=template_repo))
     before = snapshot(work, kit_home)
+    capsys.readouterr()  # what the setup printed
 
     assert main(argv) == code
 

@@ -226,6 +226,12 @@ def update(
     check_sources(options.sources, options.jobs)
     if not options.branch.strip():
         raise UserError("--branch: give a branch name")
+    from .. import _git
+    from .update import require_ref
+
+    if not _git.ok(Path.cwd(), "check-ref-format", "--branch", options.branch):
+        raise UserError(f"--branch {options.branch!r} is no valid git branch name; pass one such as kit/update")
+    require_ref(options.to)
     found = _entries.resolve(options.sources)
     settings = _updating.UpdateSettings(to=options.to, branch=options.branch, dry_run=options.dry_run)
     runner = _pool.Runner(_update_entry, settings, on_error=_update_failed)

@@ -113,9 +113,16 @@ class _Step:
     data: Mapping[str, str]
 
 
+def require_ref(to: str | None) -> None:
+    """An empty ``--to`` (say, from an unset shell variable) must not mean "the newest release"."""
+    if to is not None and not to.strip():
+        raise UserError(f"--to {to!r} is empty; pass a tag, branch or commit, or leave --to out for the newest release")
+
+
 def update(options: UpdateOptions) -> UpdateResult:
     """Update every template layer of the project (or dry-run it, or abort the last update)."""
     project = options.project.expanduser().absolute()
+    require_ref(options.to)
     _require_repository(project)
     if options.abort:
         return abort(project)
