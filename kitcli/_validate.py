@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from ._errors import InvalidValue
 
@@ -40,56 +41,28 @@ def ags(field: str, value: str) -> str:
     return value
 
 
-def slug(field: str, value: str) -> str:
-    if not SLUG_RE.fullmatch(value):
-        raise InvalidValue(
-            field=field,
-            value=value,
-            reason="is no valid slug: use lower-case letters, digits and '-' (no '/', '..' or spaces)",
-        )
-    return value
+@dataclass(frozen=True)
+class Pattern:
+    """A validator that a value must match *regex*; empty values pass unless *required*."""
+
+    regex: re.Pattern[str]
+    reason: str
+    required: bool = False
+
+    def __call__(self, field: str, value: str) -> str:
+        if (value or self.required) and not self.regex.fullmatch(value):
+            raise InvalidValue(field=field, value=value, reason=self.reason)
+        return value
 
 
-def email(field: str, value: str) -> str:
-    if value and not EMAIL_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no e-mail address, e.g. info@augsburg.de")
-    return value
-
-
-def url(field: str, value: str) -> str:
-    if value and not URL_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no http(s) URL, e.g. https://www.augsburg.de")
-    return value
-
-
-def leika(field: str, value: str) -> str:
-    if value and not LEIKA_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no LeiKa key: expected exactly 14 digits")
-    return value
-
-
-def uuid(field: str, value: str) -> str:
-    if value and not UUID_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no UUID (FIT-Connect destination)")
-    return value
-
-
-def postcode(field: str, value: str) -> str:
-    if value and not POSTCODE_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no German postcode: expected 5 digits")
-    return value
-
-
-def color(field: str, value: str) -> str:
-    if not COLOR_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no colour: expected #rrggbb, e.g. #005a9c")
-    return value
-
-
-def date(field: str, value: str) -> str:
-    if value and not DATE_RE.fullmatch(value):
-        raise InvalidValue(field=field, value=value, reason="is no date: expected YYYY-MM-DD, e.g. 2030-12-31")
-    return value
+slug = Pattern(SLUG_RE, "is no valid slug: use lower-case letters, digits and '-' (no '/', '..' or spaces)", True)
+email = Pattern(EMAIL_RE, "is no e-mail address, e.g. info@augsburg.de")
+url = Pattern(URL_RE, "is no http(s) URL, e.g. https://www.augsburg.de")
+leika = Pattern(LEIKA_RE, "is no LeiKa key: expected exactly 14 digits")
+uuid = Pattern(UUID_RE, "is no UUID (FIT-Connect destination)")
+postcode = Pattern(POSTCODE_RE, "is no German postcode: expected 5 digits")
+color = Pattern(COLOR_RE, "is no colour: expected #rrggbb, e.g. #005a9c", True)
+date = Pattern(DATE_RE, "is no date: expected YYYY-MM-DD, e.g. 2030-12-31")
 
 
 def license_id(field: str, value: str) -> str:
