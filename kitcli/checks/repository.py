@@ -82,8 +82,26 @@ README_NAMES = ("README.md", "README.rst", "README.adoc", "README.txt", "README"
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "LICENCE.md", "LICENCE.txt", "COPYING")
 
 
+class RequiredDocument(Rule):
+    """Base of the rules that only ask for a non-empty document: subclasses declare its names,
+    where it may stand and what the message calls it."""
+
+    names: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ("",)
+    missing: str = ""
+    empty_hint: str = ""
+
+    def check(self, project: ProjectContext) -> Outcome:
+        found = find_case_insensitive(project, self.names, self.dirs)
+        if found is None:
+            return failed(self.missing, self.names[0])
+        if not (project.text(found) or "").strip():
+            return failed(f"{found} is empty{self.empty_hint}", found)
+        return passed(found)
+
+
 @register
-class ReadmePresent(Rule):
+class ReadmePresent(RequiredDocument):
     """README at the root, not empty.
 
     OpenCoDE lists a repository only when it has a README, a LICENSE and a root
@@ -98,17 +116,12 @@ class ReadmePresent(Rule):
     code = "KIT101"
     family = FAMILY
 
-    def check(self, project: ProjectContext) -> Outcome:
-        found = find_case_insensitive(project, README_NAMES)
-        if found is None:
-            return failed("README.md is missing at the root of the repository", "README.md")
-        if not (project.text(found) or "").strip():
-            return failed(f"{found} is empty", found)
-        return passed(found)
+    names = README_NAMES
+    missing = "README.md is missing at the root of the repository"
 
 
 @register
-class LicensePresent(Rule):
+class LicensePresent(RequiredDocument):
     """LICENSE at the root with the licence text.
 
     OpenCoDE needs a LICENSE file at the root to list the repository; platforms show its
@@ -121,13 +134,9 @@ class LicensePresent(Rule):
     code = "KIT102"
     family = FAMILY
 
-    def check(self, project: ProjectContext) -> Outcome:
-        found = find_case_insensitive(project, LICENSE_FILE_NAMES)
-        if found is None:
-            return failed("LICENSE is missing at the root of the repository", "LICENSE")
-        if not (project.text(found) or "").strip():
-            return failed(f"{found} is empty: it must hold the licence text", found)
-        return passed(found)
+    names = LICENSE_FILE_NAMES
+    missing = "LICENSE is missing at the root of the repository"
+    empty_hint = ": it must hold the licence text"
 
 
 def _declared_or_reason(project: ProjectContext) -> tuple[list[str], str] | Outcome:
@@ -283,7 +292,7 @@ class SecurityPolicyAtRoot(Rule):
 
 
 @register
-class CodeOfConductPresent(Rule):
+class CodeOfConductPresent(RequiredDocument):
     """A code of conduct (CODE_OF_CONDUCT.md).
 
     Projects that other municipalities and the public contribute to state how people treat
@@ -297,19 +306,14 @@ class CodeOfConductPresent(Rule):
     code = "KIT107"
     family = FAMILY
 
-    def check(self, project: ProjectContext) -> Outcome:
-        names = ("CODE_OF_CONDUCT.md", "CODE-OF-CONDUCT.md", "CODE_OF_CONDUCT.rst", "CODE_OF_CONDUCT.txt",
-                 "CODE_OF_CONDUCT")
-        found = find_case_insensitive(project, names, COMMUNITY_DIRS)
-        if found is None:
-            return failed("CODE_OF_CONDUCT.md is missing (root, .github/, .gitlab/ or docs/)", "CODE_OF_CONDUCT.md")
-        if not (project.text(found) or "").strip():
-            return failed(f"{found} is empty", found)
-        return passed(found)
+    names = ("CODE_OF_CONDUCT.md", "CODE-OF-CONDUCT.md", "CODE_OF_CONDUCT.rst", "CODE_OF_CONDUCT.txt",
+             "CODE_OF_CONDUCT")
+    dirs = COMMUNITY_DIRS
+    missing = "CODE_OF_CONDUCT.md is missing (root, .github/, .gitlab/ or docs/)"
 
 
 @register
-class ContributingGuidePresent(Rule):
+class ContributingGuidePresent(RequiredDocument):
     """A contributing guide (CONTRIBUTING.md).
 
     "Einer für Alle" works only if other municipalities know how to propose changes. GitHub
@@ -322,14 +326,9 @@ class ContributingGuidePresent(Rule):
     code = "KIT108"
     family = FAMILY
 
-    def check(self, project: ProjectContext) -> Outcome:
-        names = ("CONTRIBUTING.md", "CONTRIBUTING.rst", "CONTRIBUTING.txt", "CONTRIBUTING")
-        found = find_case_insensitive(project, names, COMMUNITY_DIRS)
-        if found is None:
-            return failed("CONTRIBUTING.md is missing (root, .github/, .gitlab/ or docs/)", "CONTRIBUTING.md")
-        if not (project.text(found) or "").strip():
-            return failed(f"{found} is empty", found)
-        return passed(found)
+    names = ("CONTRIBUTING.md", "CONTRIBUTING.rst", "CONTRIBUTING.txt", "CONTRIBUTING")
+    dirs = COMMUNITY_DIRS
+    missing = "CONTRIBUTING.md is missing (root, .github/, .gitlab/ or docs/)"
 
 
 CODEOWNERS_LOCATIONS = ("CODEOWNERS", ".github/CODEOWNERS", ".gitlab/CODEOWNERS", "docs/CODEOWNERS")
