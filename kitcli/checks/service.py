@@ -98,6 +98,29 @@ def _service_or_reason(project: ProjectContext) -> Outcome | None:
     return None if project.is_service else not_applicable(NOT_A_SERVICE)
 
 
+def _service_data(project: ProjectContext, relpath: str) -> Mapping[str, Any] | Outcome:
+    """The parsed data file of a service, or why a rule on it does not apply."""
+    reason = _service_or_reason(project)
+    if reason:
+        return reason
+    data = _data(project, relpath)
+    if data is None:
+        return not_applicable(f"{relpath} is missing or invalid (see KIT509)")
+    return data
+
+
+def _filled(project: ProjectContext, relpath: str, dotted: str, *, label: str, empty: str) -> str | Outcome:
+    """The non-empty value at *dotted* in a service's data file, or why a rule on it does not apply
+    (*empty*: the rule that reports it empty instead)."""
+    data = _service_data(project, relpath)
+    if isinstance(data, Outcome):
+        return data
+    value = lookup(data, dotted)
+    if is_unfilled(value):
+        return not_applicable(f"{relpath} has no {label} yet (see {empty})")
+    return str(value).strip()
+
+
 def required_keys(project: ProjectContext, relpath: str) -> list[tuple[str, str]]:
     """(file, key) of every value the page template *relpath* requires, in order, once each."""
     found = [(f"{source}.toml", key) for source, key in REQUIRED_CALL_RE.findall(project.text(relpath) or "")]
@@ -289,16 +312,9 @@ class AgsValid(Rule):
     family = FAMILY
 
     def check(self, project: ProjectContext) -> Outcome:
-        reason = _service_or_reason(project)
-        if reason:
-            return reason
-        data = _data(project, KOMMUNE_TOML)
-        if data is None:
-            return not_applicable(f"{KOMMUNE_TOML} is missing or invalid (see KIT509)")
-        ags = lookup(data, "municipality.ags")
-        if is_unfilled(ags):
-            return not_applicable(f"{KOMMUNE_TOML} has no AGS yet (see KIT505)")
-        text = str(ags).strip()
+        text = _filled(project, KOMMUNE_TOML, "municipality.ags", label="AGS", empty="KIT505")
+        if isinstance(text, Outcome):
+            return text
         if not AGS_RE.fullmatch(text):
             return failed(
                 f"{KOMMUNE_TOML}: municipality.ags {text!r} is no AGS (8 digits, e.g. 09761000)", KOMMUNE_TOML
@@ -325,16 +341,9 @@ class LeikaKeyValid(Rule):
     family = FAMILY
 
     def check(self, project: ProjectContext) -> Outcome:
-        reason = _service_or_reason(project)
-        if reason:
-            return reason
-        data = _data(project, SERVICE_TOML)
-        if data is None:
-            return not_applicable(f"{SERVICE_TOML} is missing or invalid (see KIT509)")
-        key = lookup(data, "service.leika_key")
-        if is_unfilled(key):
-            return not_applicable(f"{SERVICE_TOML} has no LeiKa key yet (see KIT508)")
-        text = str(key).strip()
+        text = _filled(project, SERVICE_TOML, "service.leika_key", label="LeiKa key", empty="KIT508")
+        if isinstance(text, Outcome):
+            return text
         if not LEIKA_RE.fullmatch(text):
             return failed(
                 f"{SERVICE_TOML}: service.leika_key {text!r} is no LeiKa key (exactly 14 digits)", SERVICE_TOML
@@ -363,12 +372,9 @@ class LeikaKeySet(Rule):
     go_live = True
 
     def check(self, project: ProjectContext) -> Outcome:
-        reason = _service_or_reason(project)
-        if reason:
-            return reason
-        data = _data(project, SERVICE_TOML)
-        if data is None:
-            return not_applicable(f"{SERVICE_TOML} is missing or invalid (see KIT509)")
+        data = _service_data(project, SERVICE_TOML)
+        if isinstance(data, Outcome):
+            return data
         if is_unfilled(lookup(data, "service.leika_key")):
             return failed(f"{SERVICE_TOML}: service.leika_key is empty", SERVICE_TOML)
         return passed()
