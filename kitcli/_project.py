@@ -65,6 +65,19 @@ def _text(value: object, *, where: str, key: str, required: bool = True) -> str:
     raise UserError(f"{where}: `{key}` must be a non-empty string")
 
 
+def _tables(value: object, *, path: Path, name: str, item_hint: str = "") -> list[tuple[str, dict[str, object]]]:
+    """The tables of the array ``[[name]]``, each with where it stands, for messages."""
+    if not isinstance(value, list):
+        raise UserError(f"{path}: `{name} = {value!r}` must be an array of tables; write each as [[{name}]]")
+    tables = []
+    for index, item in enumerate(value, start=1):
+        where = f"{KIT_TOML} [[{name}]] #{index}"
+        if not isinstance(item, dict):
+            raise UserError(f"{where} must be a table{item_hint}")
+        tables.append((where, item))
+    return tables
+
+
 def load(project: Path) -> ProjectConfig:
     """Read ``kit.toml`` of *project*; an absent file means no deviations and no ignores."""
     path = project / KIT_TOML
@@ -74,43 +87,30 @@ def load(project: Path) -> ProjectConfig:
         return ProjectConfig()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UserError(f"{path} is no valid TOML ({error}); fix it") from error
-    raw_deviations = data.get("deviation", [])
-    if not isinstance(raw_deviations, list):
-        raise UserError(
-            f"{path}: `deviation = {raw_deviations!r}` must be an array of tables; write each as [[deviation]]"
+    deviations = [
+        Deviation(
+            path=_text(item.get("path"), where=where, key="path"),
+            reason=_text(item.get("reason"), where=where, key="reason"),
+            approved_by=_text(item.get("approved_by"), where=where, key="approved_by"),
+            date=_text(item.get("date"), where=where, key="date"),
         )
-    deviations = []
-    for index, item in enumerate(raw_deviations, start=1):
-        where = f"{KIT_TOML} [[deviation]] #{index}"
-        if not isinstance(item, dict):
-            raise UserError(f"{where} must be a table")
-        deviations.append(
-            Deviation(
-                path=_text(item.get("path"), where=where, key="path"),
-                reason=_text(item.get("reason"), where=where, key="reason"),
-                approved_by=_text(item.get("approved_by"), where=where, key="approved_by"),
-                date=_text(item.get("date"), where=where, key="date"),
-            )
-        )
+        for where, item in _tables(data.get("deviation", []), path=path, name="deviation")
+    ]
     check = data.get("check", {})
     if not isinstance(check, dict):
         raise UserError(f"{path}: `check = {check!r}` must be a table; write it as [check]")
-    raw_ignores = check.get("ignore", [])
-    if not isinstance(raw_ignores, list):
-        raise UserError(
-            f"{path}: [check] `ignore = {raw_ignores!r}` must be an array of tables; write [[check.ignore]]"
+    ignores = [
+        Ignore(
+            code=_text(item.get("code"), where=where, key="code").upper(),
+            reason=_text(item.get("reason"), where=where, key="reason"),
         )
-    ignores = []
-    for index, item in enumerate(raw_ignores, start=1):
-        where = f"{KIT_TOML} [[check.ignore]] #{index}"
-        if not isinstance(item, dict):
-            raise UserError(f"{where} must be a table with code and reason")
-        ignores.append(
-            Ignore(
-                code=_text(item.get("code"), where=where, key="code").upper(),
-                reason=_text(item.get("reason"), where=where, key="reason"),
-            )
+        for where, item in _tables(
+            check.get("ignore", []),
+            path=path,
+            name="check.ignore",
+            item_hint=" with code and reason",
         )
+    ]
     strict = check.get("strict", False)
     if not isinstance(strict, bool):
         raise UserError(f"{KIT_TOML} [check]: `strict` must be true or false, not {strict!r}")
