@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_CONFLICTS = 3
+EXIT_INTERNAL = 4
 
 
 class KitError(Exception):
@@ -69,3 +70,21 @@ class ConflictsLeft(KitError):
     def __init__(self, *, paths: Iterable[str]) -> None:
         self.paths = tuple(paths)
         super().__init__("update left conflicts in: " + ", ".join(self.paths))
+
+
+class InternalError(KitError):
+    """Something failed that the user did not cause (git crashed, a bug): exit 4, asks for a report."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class Busy(UserError):
+    """Another kit process holds the lock on the same project or destination."""
+
+    def __init__(self, *, path: object, pid: int | None, command: str) -> None:
+        self.path = path
+        self.pid = pid
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"{path} is in use by {holder} ({command}); wait until it ends, or stop it, then run this again"
+        )

@@ -7,20 +7,27 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._errors import UserError
+from ._errors import InternalError
 
 # Used only when the user has no git identity configured (a fresh machine), so that the kit's
 # initial commit never fails; the user's own identity always wins.
 FALLBACK_IDENTITY = {"name": "kommunal-kit", "email": "kit@localhost"}
 
 
-class GitFailed(UserError):
-    """A git command the kit needed failed."""
+class GitFailed(InternalError):
+    """A git command the kit needed failed unexpectedly (not something the user gave wrongly).
+
+    Where a git failure does follow from bad input (an unreachable URL, a missing ref), the caller
+    checks first or turns this into a :class:`~kitcli._errors.UserError` naming the value.
+    """
 
     def __init__(self, *, args: tuple[str, ...], cwd: Path, stderr: str) -> None:
         self.args_ = args
+        self.cwd = cwd
+        self.stderr = stderr
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
-        super().__init__(f"git {' '.join(args)} failed in {cwd}: {last}")
+        self.message = f"git {' '.join(args)} failed in {cwd}: {last}"
+        super().__init__(self.message)
 
 
 def run(cwd: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:

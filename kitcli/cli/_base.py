@@ -16,7 +16,8 @@ Exit codes:
   0  success
   1  findings: a check failed or divergence was found
   2  bad input or usage (nothing was written)
-  3  an update left conflicts to resolve"""
+  3  an update left conflicts to resolve
+  4  internal error: a bug or a failing tool (git); rerun with --debug and report it"""
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -51,6 +52,8 @@ def stdin_is_terminal() -> bool:
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "-V", "--version", prog_name="kit", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+              help="On an internal error, show the traceback (also KIT_DEBUG=1).")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Start, run and keep current municipal online services from shared templates.

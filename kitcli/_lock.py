@@ -1,0 +1,48 @@
+"""One writer at a time: an advisory lock on a project (or a destination's parent).
+
+The lock is ``fcntl.flock`` on a file, which the kernel releases when its holder dies, however it
+dies: a lock left by a killed process is therefore taken over without any guessing. The file
+holds the holder's PID and command, which the refusal names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._errors import Busy
+
+
+@contextlib.contextmanager
+def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
+    """Hold the lock in *lock_file* for the block; raise :class:`Busy` naming the holder if taken."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, holder = _holder(fd)
+            raise Busy(path=subject, pid=pid, command=holder or command) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> tuple[int | None, str]:
+    text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+    pid_text, _, command = text.partition(" ")
+    try:
+        return int(pid_text), command
+    except ValueError:
+        return None, command
