@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -454,3 +454,80 @@ def test_bad_input_one_line_exit_2_nothing_changed(
 def test_missing_project_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert kit("update", str(tmp_path / "nowhere")) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+LOCAL_STATE = {
+    "var/app.db": b"SQLite format 3\x00" + bytes(range(256)) * 8,
+    "var/outbox/1.json": b'{"id": 1}\n',
+    ".venv/bin/python": b"#!/bin/sh\n",
+    ".env": b"SECRET_KEY=local\n",
+}
+
+
+def _with_local_state(project: Path) -> None:
+    """The ignored state of a running service: database, outbox, virtual environment, secrets."""
+    (project / ".gitignore").write_text(".venv/\n.env\n", encoding="utf-8")
+    (project / "var").mkdir()
+    (project / "var" / ".gitignore").write_text("*\n!.gitignore\n", encoding="utf-8")  # as ozg-service has it
+    commit_all(project, "ignore local state")
+    for relpath, data in LOCAL_STATE.items():
+        (project / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (project / relpath).write_bytes(data)
+
+
+def _written_while_running(project: Path) -> dict[str, bytes]:
+    """What the service writes while the update runs: a WAL file and a new delivery."""
+    new = {"var/app.db-wal": b"wal frame\n", "var/outbox/2.json": b'{"id": 2}\n'}
+    for relpath, data in new.items():
+        (project / relpath).write_bytes(data)
+    return new
+
+
+def _assert_local_state(project: Path, expected: Mapping[str, bytes]) -> None:
+    for relpath, data in expected.items():
+        assert (project / relpath).read_bytes() == data, relpath
+
+
+def test_abort_after_commit_keeps_ignored_local_state(tiny: TinyTemplate, tmp_path: Path) -> None:
+    project = generate(tiny, tmp_path / "p")
+    _with_local_state(project)
+    before = snapshot(project)
+    tiny.write("ci.yml", numbered("ci") + "x\n")
+    tiny.write("NEW.md", "new in v1.1.0\n")
+    tiny.release("v1.1.0")
+
+    assert kit("update", str(project), "--commit") == 0
+    new = _written_while_running(project)
+    assert kit("update", str(project), "--abort") == 0
+
+    _assert_local_state(project, {**LOCAL_STATE, **new})
+    for relpath in new:
+        (project / relpath).unlink()
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_interrupted_update_keeps_ignored_local_state(tiny_svc: TinyTemplate, tmp_path: Path,
+                                                      signum: signal.Signals) -> None:
+    project = generate(tiny_svc, tmp_path / "p", "svc")
+    _with_local_state(project)
+    before = snapshot(project)
+    for n in range(30):
+        tiny_svc.write(f"extra/many/file{n}.py", numbered(f"# {n}"), template="svc")
+    tiny_svc.release("v1.1.0")
+    marker = project / ".git" / "kit-update.json"
+    process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    new = _written_while_running(project)
+    time.sleep(0.05)  # inside Copier's work
+    os.kill(process.pid, signum)
+    process.wait()
+    if marker.exists():
+        assert kit("update", str(project), "--abort") == 0
+    _assert_local_state(project, {**LOCAL_STATE, **new})
+    for relpath in new:
+        (project / relpath).unlink()
+    assert snapshot(project) == before

@@ -178,7 +178,7 @@ def abort(project: Path) -> UpdateResult:
             f"{head[:12]}); --abort would discard them, so it refuses: `git reset --hard {head[:12]}` "
             "does it by hand"
         )
-    _restore(project, head, set(marker.get("ignored", ())), marker.get("empty_directories", ()))
+    _restore(project, head, marker.get("empty_directories", ()))
     _marker_path(project).unlink(missing_ok=True)
     layers = tuple(LayerChange(**layer) for layer in marker.get("layers", ()))
     return UpdateResult(project=project, action="aborted", layers=layers)
@@ -308,7 +308,6 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
     _write_marker(project, {
         "state": "running",
         "head": head,
-        "ignored": sorted(ignored),
         "empty_directories": empty,
         "layers": [vars(change) for change in changes],
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -357,7 +356,7 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
             "layers": [vars(change) for change in new_changes],
         })
     except BaseException:
-        _restore(project, head, ignored, empty)
+        _restore(project, head, empty)
         _marker_path(project).unlink(missing_ok=True)
         raise
     return UpdateResult(
@@ -531,12 +530,17 @@ def _empty_directories(project: Path, ignored: set[str]) -> list[str]:
     return empty
 
 
-def _restore(project: Path, head: str, ignored_before: set[str], empty_before: Iterable[str] = ()) -> None:
-    """Reset to *head*, remove what the update added (untracked files, new ignored ones) and
-    bring back empty directories it removed."""
+def _restore(project: Path, head: str, empty_before: Iterable[str] = ()) -> None:
+    """Reset tracked files to *head*, remove the files the update added and bring back empty
+    directories it removed.
+
+    An update only starts on a clean tree (no untracked file that git does not ignore), so every
+    untracked, not ignored path now was added by the update. Ignored paths are never touched:
+    they are the project's local state (a database in ``var/``, ``.venv``, ``.env``), which a
+    running service keeps writing while the update runs.
+    """
     _git.run(project, "reset", "-q", "--hard", head)
     added = [path for path in _git.run(project, "ls-files", "-z", "--others", "--exclude-standard").split("\0") if path]
-    added += [path for path in _ignored(project) if path not in ignored_before]
     for relpath in added:
         target = project / relpath
         if target.is_dir() and not target.is_symlink():
