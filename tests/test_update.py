@@ -289,6 +289,22 @@ def test_interrupt_restores_the_project(tiny_svc: TinyTemplate, tmp_path: Path,
     assert not (project / ".git" / "kit-update.json").exists()
 
 
+def _interrupt_update(project: Path, signum: signal.Signals,
+                      while_running: Callable[[], object] = lambda: None) -> Path:
+    """Start `kit update` in a process, wait until it has begun, then send it *signum*."""
+    marker = project / ".git" / "kit-update.json"
+    process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    while_running()
+    time.sleep(0.05)  # somewhere inside Copier's work, which takes far longer
+    os.kill(process.pid, signum)
+    process.wait()
+    return marker
+
+
 def test_killed_update_is_reported_and_abort_restores(tiny_svc: TinyTemplate, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     project = generate(tiny_svc, tmp_path / "p", "svc")
@@ -297,15 +313,7 @@ def test_killed_update_is_reported_and_abort_restores(tiny_svc: TinyTemplate, tm
         tiny_svc.write(f"extra/many/file{n}.py", numbered(f"# {n}"), template="svc")
     tiny_svc.write("ci.yml", numbered("ci") + "x\n")
     tiny_svc.release("v1.1.0")
-    marker = project / ".git" / "kit-update.json"
-    process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    time.sleep(0.05)  # somewhere inside Copier's work, which takes far longer
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    marker = _interrupt_update(project, signal.SIGKILL)
     assert json.loads(marker.read_text())["state"] == "running"
     capsys.readouterr()
     assert kit("update", str(project)) == 2
@@ -515,16 +523,8 @@ def test_interrupted_update_keeps_ignored_local_state(tiny_svc: TinyTemplate, tm
     for n in range(30):
         tiny_svc.write(f"extra/many/file{n}.py", numbered(f"# {n}"), template="svc")
     tiny_svc.release("v1.1.0")
-    marker = project / ".git" / "kit-update.json"
-    process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    new = _written_while_running(project)
-    time.sleep(0.05)  # inside Copier's work
-    os.kill(process.pid, signum)
-    process.wait()
+    new: dict[str, bytes] = {}
+    marker = _interrupt_update(project, signum, while_running=lambda: new.update(_written_while_running(project)))
     if marker.exists():
         assert kit("update", str(project), "--abort") == 0
     _assert_local_state(project, {**LOCAL_STATE, **new})
