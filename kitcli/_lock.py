@@ -3,6 +3,10 @@
 The lock is ``fcntl.flock`` on a file, which the kernel releases when its holder dies, however it
 dies: a lock left by a killed process is therefore taken over without any guessing. The file
 holds the holder's PID and command, which the refusal names.
+
+A process may nest :func:`hold` on the same file (``kit fleet update`` holds a project's lock
+and calls the update, which takes it too): flock locks belong to an open file, so a second
+open in the same process would refuse its own holder.
 """
 
 from __future__ import annotations
@@ -10,15 +14,25 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import _git
 from ._errors import Busy
+
+LOCK_NAME = "kit.lock"
+_local = threading.local()
 
 
 @contextlib.contextmanager
 def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
     """Hold the lock in *lock_file* for the block; raise :class:`Busy` naming the holder if taken."""
+    key = lock_file.absolute()
+    held: set[Path] = _local.__dict__.setdefault("held", set())
+    if key in held:
+        yield
+        return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -29,14 +43,21 @@ def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
             raise Busy(path=subject, pid=pid, command=holder or command) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def project(path: Path, *, command: str) -> contextlib.AbstractContextManager[None]:
+    """The lock of the git repository at *path* (in its git directory, so never committed)."""
+    return hold(_git.git_dir(path) / LOCK_NAME, command=command, subject=path)
 
 
 def _holder(fd: int) -> tuple[int | None, str]:

@@ -4,15 +4,24 @@ Every scratch directory the kit makes is named ``kit-<purpose>-<pid>-<random>`` 
 ``.owner`` stamp with the creating process's PID and start time. :func:`sweep` removes those
 whose owner is gone (a SIGKILL runs no ``finally``), so TMPDIR, and the few places where the
 kit must stage beside a destination, never fill up with half-rendered projects.
+
+:func:`guarded` goes further for the commands that must leave nothing behind even when killed
+(``kit new``): it starts a *reaper*, a tiny detached process that holds the read end of a pipe
+whose write end only the kit holds. However the kit ends, the kernel closes that end; the reaper
+then removes whatever scratch directory of this run still exists, and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "kit-"
@@ -97,3 +106,83 @@ def sweep(parent: Path | None = None) -> list[Path]:
             remove(entry)
             removed.append(entry)
     return removed
+
+
+# Run with ``python -I -S -c``: no site, no kit, just the standard library; forks once so that the
+# kit need not wait for it, and leaves the kit's session so that Ctrl-C or a killed process group
+# does not take it along.
+_REAPER = """
+import os, shutil, sys, time
+fd, watched = int(sys.argv[1]), sys.argv[2:]
+if os.fork():
+    os._exit(0)
+os.setsid()
+while os.read(fd, 4096):
+    pass
+for attempt in range(100):  # a git the kit started may outlive it for a moment and still write
+    left = False
+    for parent, prefix in zip(watched[::2], watched[1::2]):
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(parent, name)
+            if name.startswith(prefix) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+                left = left or os.path.lexists(path)
+    if not left:
+        break
+    time.sleep(0.1)
+"""
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """The scratch space of one guarded run: :attr:`root` in TMPDIR, more beside a destination."""
+
+    root: Path
+    purpose: str
+
+    def beside(self, directory: Path) -> Path:
+        """A scratch directory in *directory* (watched by the same reaper)."""
+        return make(self.purpose, parent=directory)
+
+
+@contextlib.contextmanager
+def guarded(purpose: str, *, beside: Path | None = None) -> Iterator[Guarded]:
+    """Scratch space that nothing outlives: removed at the end of the block, and by a reaper
+    process if the kit is killed. Library code that makes its own temporary directories (Copier's
+    template clones) makes them inside :attr:`Guarded.root` for the duration of the block.
+
+    Leftovers of earlier killed runs in TMPDIR (and in *beside*) are swept first.
+    """
+    system_tmp = Path(tempfile.gettempdir())
+    sweep(system_tmp)
+    if beside is not None:
+        sweep(beside)
+    unique = f"{purpose}-{secrets.token_hex(4)}"
+    prefix = f"{PREFIX}{unique}-"
+    watched = [str(system_tmp), prefix]
+    if beside is not None:
+        watched += [str(beside), prefix]
+    read_end, write_end = os.pipe()
+    try:
+        starter = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _REAPER, str(read_end), *watched],
+            pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        starter.wait()
+    finally:
+        os.close(read_end)
+    try:
+        root = make(unique, parent=system_tmp)
+        saved = tempfile.tempdir
+        tempfile.tempdir = str(root)
+        try:
+            yield Guarded(root=root, purpose=unique)
+        finally:
+            tempfile.tempdir = saved
+            remove(root)
+    finally:
+        os.close(write_end)

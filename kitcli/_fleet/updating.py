@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _answers, _git
+from .. import _answers, _git, _lock
 from .._errors import KitError, UserError
 from . import entries
 from .rows import Municipality
@@ -97,6 +97,13 @@ def _update(project: Path, settings: UpdateSettings, row: UpdateRow) -> UpdateRo
         result = update(UpdateOptions(project=project, to=settings.to, dry_run=True))
         outcome = "up-to-date" if result.action == "up-to-date" else "would update"
         return _row(row, result, outcome, branch=None)
+    with _lock.project(project, command="kit fleet update"):
+        return _update_on_branch(project, settings, row)
+
+
+def _update_on_branch(project: Path, settings: UpdateSettings, row: UpdateRow) -> UpdateRow:
+    from ..commands.update import UpdateOptions, update
+
     _require_clean(project)
     original = _current(project)
     created = _switch_to(project, settings.branch, original)

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from .. import _answers, _cookiecutter, _git, _municipality, _render, _source, _templateset, _validate
+from .. import _answers, _cookiecutter, _git, _lock, _municipality, _render, _source, _templateset, _validate
 from .._answers import Answers
 from .._errors import KitError, UserError
 from .._municipality import Profile
@@ -645,6 +645,13 @@ def adopt(options: AdoptOptions) -> AdoptResult:
             file is malformed. The project is unchanged then.
     """
     ctx = _context(options)
+    if options.dry_run:
+        return _adopt(options, ctx)
+    with _lock.project(ctx.project, command="kit adopt"):
+        return _adopt(options, ctx)
+
+
+def _adopt(options: AdoptOptions, ctx: _Context) -> AdoptResult:
     inference = _infer(options, ctx)
     scored: list[_Scored] = []
     best: _Scored | None = None
@@ -665,13 +672,7 @@ def adopt(options: AdoptOptions) -> AdoptResult:
         raise failures[0]
     kept_names = {layer.template for layer in ctx.kept}
     new_layers = [answers for answers in best.stack if answers.template not in kept_names]
-    contents = {}
-    for answers in new_layers:
-        rendered_answers = best.rendered.root / answers.path
-        if not rendered_answers.is_file():
-            raise UserError(f"template {answers.template!r} at {answers.commit} renders no {answers.path}; "
-                            "it is not a kit template")
-        contents[ctx.project / answers.path] = rendered_answers.read_bytes()
+    contents = _answers_contents(ctx.project, best.rendered, new_layers, dry_run=options.dry_run)
     versions = {answers.template: _answers_commit(contents[ctx.project / answers.path], answers.commit)
                 for answers in new_layers}
 
@@ -711,6 +712,22 @@ def adopt(options: AdoptOptions) -> AdoptResult:
         candidates=tuple(s.candidate for s in scored), inference=inference, added=tuple(added),
         diff=entries, dry_run=options.dry_run, next_steps=tuple(steps), warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def _answers_contents(project: Path, rendered: _render.Rendered, layers: list[Answers], *,
+                      dry_run: bool) -> dict[Path, bytes]:
+    """The answers files to write, as the best release rendered them."""
+    contents = {}
+    for answers in layers:
+        rendered_answers = rendered.root / answers.path
+        if not rendered_answers.is_file():
+            raise UserError(f"template {answers.template!r} at {answers.commit} renders no {answers.path}; "
+                            "it is not a kit template")
+        if not dry_run and (project / answers.path).exists():
+            # Written by another kit adopt that ended while this one rendered.
+            raise UserError(f"{project} already has {answers.path}; use `kit diff` and `kit update` instead")
+        contents[project / answers.path] = rendered_answers.read_bytes()
+    return contents
 
 
 def _answers_commit(content: bytes, fallback: str) -> str:

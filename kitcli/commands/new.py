@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .. import _answers, _copier, _git, _municipality, _source, _templateset, _validate
+from .. import _answers, _copier, _git, _lock, _municipality, _paths, _scratch, _source, _templateset, _validate
 from .._errors import UserError
 from .._municipality import Profile
 
@@ -96,10 +97,51 @@ class NewResult:
 
 
 def check_destination(dest: Path) -> None:
-    if dest.is_file() or (dest.exists() and not dest.is_dir()):
-        raise UserError(f"destination {str(dest)!r} is a file; choose a new directory")
-    if dest.is_dir() and any(dest.iterdir()):
-        raise UserError(f"destination {str(dest)!r} is not empty; choose a new or empty directory")
+    """Refuse, before anything is rendered, every destination that could not become the project."""
+    shown = str(dest)
+    if dest.is_symlink():
+        target = str(dest.readlink())
+        kind = "a dangling symbolic link" if not dest.exists() else "a symbolic link"
+        raise UserError(f"destination {shown!r} is {kind} (to {target!r}); give the real directory or a new name")
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"destination {shown!r} is a file; choose a new directory")
+    if dest.is_dir():
+        if any(dest.iterdir()):
+            raise UserError(f"destination {shown!r} is not empty; choose a new or empty directory")
+        anchor, missing = dest, list[str]()
+    else:
+        anchor, missing = _existing_ancestor(dest)
+    if not anchor.is_dir():
+        raise UserError(f"destination {shown!r} lies under the file {str(anchor)!r}; choose a path under a directory")
+    name_max = os.pathconf(anchor, "PC_NAME_MAX")
+    for part in missing:
+        if len(os.fsencode(part)) > name_max:
+            raise UserError(
+                f"destination {shown!r}: the name {part[:40]!r}… is {len(os.fsencode(part))} bytes long, "
+                f"the file system allows {name_max}; choose a shorter name"
+            )
+    if len(os.fsencode(shown)) >= os.pathconf(anchor, "PC_PATH_MAX"):
+        raise UserError(f"destination {shown[:60]!r}… is longer than the file system allows; choose a shorter path")
+    writable = anchor.parent if anchor == dest else anchor
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise UserError(
+            f"destination {shown!r}: the directory {str(writable)!r} is not writable for you; "
+            "choose another place or change its permissions"
+        )
+
+
+def _existing_ancestor(dest: Path) -> tuple[Path, list[str]]:
+    """The nearest path above *dest* that exists (a directory, or the file in the way), and the
+    names below it that ``kit new`` would create."""
+    missing = [dest.name]
+    for parent in dest.parents:
+        try:
+            parent.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            missing.insert(0, parent.name)
+            continue
+        return parent, missing
+    return Path(dest.anchor), missing
 
 
 def read_data_file(path: Path) -> dict[str, str]:
@@ -188,11 +230,16 @@ def new(options: NewOptions) -> NewResult:
     layers = tset.layers(options.template)
     answers, profile = gather_answers(options, tset, layers)
 
-    # Render outside the destination's tree: a scratch directory inside the template repository
-    # itself (`kit new demo` in a clone of the kit) would make the source dirty for later layers.
-    scratch = Path(tempfile.mkdtemp(prefix="kit-new-"))
-    try:
-        work = scratch / dest.name
+    # Render outside the destination's tree (a scratch directory inside the template repository
+    # itself, `kit new demo` in a clone of the kit, would make the source dirty for later layers),
+    # in scratch space that a reaper removes even if this process is killed.
+    anchor = dest.parent if dest.is_dir() else _existing_ancestor(dest)[0]
+    with (
+        _lock.hold(_lock_file(dest), command="kit new", subject=dest),
+        _scratch.guarded("new", beside=anchor) as scratch,
+    ):
+        check_destination(dest)  # again: another kit new may have finished meanwhile
+        work = scratch.root / dest.name
         work.mkdir()
         warnings: list[str] = []
         recorded: dict[str, str] = {}
@@ -224,9 +271,7 @@ def new(options: NewOptions) -> NewResult:
             commit = _git.init_and_commit(
                 work, f"Generate from kommunal-kit templates ({versions})\n\nSource: {source.location}"
             )
-        _move_into_place(work, dest)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _move_into_place(work, dest, anchor, scratch)
 
     info = tset.template(options.template)
     missing = tuple(k for k in MUNICIPALITY_FIELDS_SHOWN_MISSING if k in recorded and not recorded[k])
@@ -246,25 +291,30 @@ def new(options: NewOptions) -> NewResult:
     )
 
 
-def _move_into_place(work: Path, dest: Path) -> None:
-    """Move the finished project to *dest* in one rename; across file systems, copy it beside
-    *dest* first, so that *dest* appears complete or not at all."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def _lock_file(dest: Path) -> Path:
+    """One lock per destination, in the kit's cache (a lock file beside DEST would be left there)."""
+    key = hashlib.sha256(os.fsencode(dest)).hexdigest()[:24]
+    return _paths.cache_dir() / "locks" / f"new-{key}.lock"
+
+
+def _move_into_place(work: Path, dest: Path, anchor: Path, scratch: _scratch.Guarded) -> None:
+    """Move the finished project to *dest* in one rename; across file systems, copy it into
+    scratch space in *anchor* (the nearest existing directory above *dest*, watched by the
+    reaper) first, so that *dest* appears complete or not at all."""
     staging = work
-    if work.stat().st_dev != dest.parent.stat().st_dev:
-        staging = Path(tempfile.mkdtemp(prefix=".kit-new-", dir=dest.parent)) / dest.name
-        try:
-            shutil.copytree(work, staging, symlinks=True)
-        except BaseException:
-            shutil.rmtree(staging.parent, ignore_errors=True)
-            raise
+    if work.stat().st_dev != anchor.stat().st_dev:
+        staging = scratch.beside(anchor) / dest.name
     try:
-        if dest.is_dir():
-            dest.rmdir()
+        if staging is not work:
+            shutil.copytree(work, staging, symlinks=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # rename(2) replaces an empty directory atomically; a non-empty one makes it fail.
         staging.rename(dest)
+    except OSError as error:
+        raise UserError(f"destination {str(dest)!r} cannot be created ({error.strerror}); choose another") from error
     finally:
         if staging is not work:
-            shutil.rmtree(staging.parent, ignore_errors=True)
+            _scratch.remove(staging.parent)
 
 
 def _answers_file_of(work: Path, template: str) -> Path:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _answers, _copier, _git, _render, _source, _templateset
+from .. import _answers, _copier, _git, _lock, _render, _source, _templateset
 from .._answers import Answers
 from .._errors import EXIT_CONFLICTS, EXIT_OK, UserError
 
@@ -126,6 +126,13 @@ def update(options: UpdateOptions) -> UpdateResult:
     _require_repository(project)
     if options.abort:
         return abort(project)
+    if options.dry_run:
+        return _update(project, options)
+    with _lock.project(project, command="kit update"):
+        return _update(project, options)
+
+
+def _update(project: Path, options: UpdateOptions) -> UpdateResult:
     marker = _read_marker(project)
     if marker is not None and marker.get("state") != "finished":
         raise UserError(
@@ -166,6 +173,11 @@ def abort(project: Path) -> UpdateResult:
     """Put the project back exactly as it was before the last ``kit update``."""
     project = project.expanduser().absolute()
     _require_repository(project)
+    with _lock.project(project, command="kit update --abort"):
+        return _abort(project)
+
+
+def _abort(project: Path) -> UpdateResult:
     marker = _read_marker(project)
     if marker is None:
         raise UserError(f"no kit update to abort in {project} (no {MARKER} in its git directory)")
