@@ -108,7 +108,6 @@ def test_killed_new_leaves_no_half_project_and_no_scratch(tmpdir_kind: str, tiny
         else:
             outcomes["absent"] += 1
     assert sum(outcomes.values()) == KILLS
-    print(f"{KILLS} kills: {outcomes}, one run takes {duration:.2f} s")
 
 
 def test_two_new_on_one_destination_one_wins(tiny: TinyTemplate, tmp_path: Path) -> None:
