@@ -58,7 +58,11 @@ def _translated_errors() -> Iterator[list[str]]:
         except errors.InteractiveSessionError as error:
             raise UserError(f"{error}; run with --defaults or pass the answers with --data") from error
         except errors.UnsafeTemplateError as error:
-            raise UserError(f"template needs --trust, which the kit never uses: {error}") from error
+            features = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else "unsafe features"
+            raise UserError(
+                f"{features}: the template needs --trust, which the kit never uses; "
+                "remove its tasks, migrations and Jinja extensions, or use plain Copier"
+            ) from error
         except errors.UserMessageError as error:
             raise UserError(_one_line(str(error))) from error
         except (errors.CopierError, ValueError) as error:

@@ -44,6 +44,19 @@ class InvalidValue(UserError):
         super().__init__(f"{field}: {value!r} {reason}")
 
 
+class UncleanAnswer(UserError):
+    """An answer holds a control character (or a line break where one line is expected)."""
+
+    def __init__(self, *, question: str, value: str, source: str, character: str) -> None:
+        self.question = question
+        self.source = source
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        super().__init__(
+            f"{source}: the answer to {question!r} ({shown!r}) contains the control character {character}; "
+            "answers are plain text on one line, remove it"
+        )
+
+
 class UnknownMunicipality(UserError):
     """No profile and no registry entry matches what the user gave."""
 

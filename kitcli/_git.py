@@ -52,15 +52,20 @@ def is_repo_root(path: Path) -> bool:
 
 
 def identity_env(cwd: Path) -> dict[str, str]:
-    """Author/committer variables for the fallback identity, or nothing if git has one."""
+    """Author/committer variables for the fallback identity, or nothing if git has one.
+
+    ``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` from the environment (a CI job, Renovate) always win:
+    only the variables the environment leaves unset get the fallback.
+    """
     if run(cwd, "config", "user.email", check=False).strip():
         return {}
-    return {
+    fallback = {
         "GIT_AUTHOR_NAME": FALLBACK_IDENTITY["name"],
         "GIT_AUTHOR_EMAIL": FALLBACK_IDENTITY["email"],
         "GIT_COMMITTER_NAME": FALLBACK_IDENTITY["name"],
         "GIT_COMMITTER_EMAIL": FALLBACK_IDENTITY["email"],
     }
+    return {name: value for name, value in fallback.items() if not os.environ.get(name)}
 
 
 def init_and_commit(path: Path, message: str) -> str:

@@ -350,7 +350,7 @@ def _read_kreise(path: Path) -> dict[str, str]:
     kreise: dict[str, str] = {}
     for line, row in rows:
         code, name = row.get(code_col, ""), row.get("name", "")
-        if not re.fullmatch(r"\d{5}", code) or not name:
+        if not re.fullmatch(r"[0-9]{5}", code) or not name:
             raise UserError(
                 f"{path}, line {line}: malformed row: expected a 5-digit kreis_ags and a name, got {code!r}, {name!r}"
             )
@@ -374,8 +374,12 @@ def import_registry(path: Path, *, kreise_path: Path | None = None) -> ImportRep
         ags, raw_name = row.get("ags", ""), row.get("name", "")
         if not _validate.AGS_RE.fullmatch(ags):
             raise UserError(f"{path}, line {line}: malformed AGS {ags!r}; expected 8 digits (keep the leading zero)")
+        if not _validate.BAVARIAN_AGS_RE.fullmatch(ags):
+            raise UserError(f"{path}, line {line}: AGS {ags} is not Bavarian (Bavarian keys start with 091 to 097); "
+                            "import the list of Bavarian municipalities only")
         if not raw_name:
             raise UserError(f"{path}, line {line}: empty name for AGS {ags}")
+        _validate.clean_text(row, source=f"{path}, line {line}")
         if ags in entries:
             raise UserError(f"{path}, line {line}: AGS {ags} occurs twice")
         name, suffix_kind, official = split_official_name(raw_name)

@@ -10,19 +10,23 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ._errors import InvalidValue
+from ._errors import InvalidValue, UncleanAnswer
 
-AGS_RE = re.compile(r"^\d{8}$")
-BAVARIAN_AGS_RE = re.compile(r"^09[1-7]\d{5}$")
+AGS_RE = re.compile(r"^\d{8}$", re.ASCII)
+BAVARIAN_AGS_RE = re.compile(r"^09[1-7]\d{5}$", re.ASCII)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[A-Za-z]{2,}$")
 URL_RE = re.compile(r"^https?://[^\s/?#<>\"']+\.[^\s/?#<>\"']+(?:[/?#][^\s<>\"]*)?$")
-LEIKA_RE = re.compile(r"^\d{14}$")
+LEIKA_RE = re.compile(r"^\d{14}$", re.ASCII)
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-POSTCODE_RE = re.compile(r"^\d{5}$")
+POSTCODE_RE = re.compile(r"^\d{5}$", re.ASCII)
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 JINJA_RE = re.compile(r"\{\{|\{%|\{#|%\}|\}\}")
+# C0 and C1 control characters, DEL, the line and paragraph separators (YAML reads them as line
+# breaks) and the bidirectional controls that can make a text read differently than it is stored.
+UNCLEAN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_NAMES = {0: "NUL", 9: "TAB", 10: "a line break", 13: "CR", 27: "ESC", 127: "DEL"}
 
 LICENSES = ("EUPL-1.2", "MIT", "Apache-2.0")
 MIN_CONTRAST = 4.5
@@ -82,6 +86,27 @@ def no_jinja(field: str, value: str) -> str:
             reason="contains template syntax ('{{', '{%', '{#'); answers are data, remove it",
         )
     return value
+
+
+def _character(char: str) -> str:
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code)
+    return f"U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def clean_text(answers: Mapping[str, object], *, source: str, multiline: frozenset[str] = frozenset()) -> None:
+    """Refuse control characters in answers from *source* (``--data``, a file, a profile...).
+
+    A newline is allowed only in the questions named in *multiline*; no answer may make a
+    generated TOML or YAML file unparseable, or a text file binary.
+    """
+    for field, value in answers.items():
+        if not isinstance(value, str):
+            continue
+        for match in UNCLEAN_RE.finditer(value):
+            if match.group() == "\n" and field in multiline:
+                continue
+            raise UncleanAnswer(question=field, value=value, source=source, character=_character(match.group()))
 
 
 def _luminance(hex_color: str) -> float:

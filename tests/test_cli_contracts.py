@@ -47,12 +47,15 @@ class Scratch:
 Setup = Callable[[Scratch], list[str]]
 
 
-def snapshot(*roots: Path) -> dict[Path, bytes | None]:
-    """Every path under *roots* with its bytes (``None`` for a directory)."""
-    state: dict[Path, bytes | None] = {}
+def snapshot(*roots: Path) -> dict[Path, bytes | str | None]:
+    """Every path under *roots* with its bytes (``None`` for a directory, the target for a link)."""
+    state: dict[Path, bytes | str | None] = {}
     for root in roots:
         for path in root.rglob("*"):
-            state[path] = None if path.is_dir() else path.read_bytes()
+            if path.is_symlink():
+                state[path] = f"-> {path.readlink()}"
+            else:
+                state[path] = None if path.is_dir() else path.read_bytes()
     return state
 
 
@@ -97,6 +100,42 @@ def registry_is_directory_on_import(scratch: Scratch) -> list[str]:
 def config_source_not_string(scratch: Scratch) -> list[str]:
     scratch.write("config/config.toml", "source = 5\n", under=scratch.kit_home)
     return ["new", "base", str(scratch.work / "P"), "--defaults"]
+
+
+def symlink(target: str, *args: str) -> Setup:
+    """DEST ``link`` is a symbolic link to *target* (``afile``, ``adir`` or a missing path)."""
+
+    def setup(scratch: Scratch) -> list[str]:
+        scratch.write("afile", "x\n")
+        (scratch.work / "adir").mkdir()
+        (scratch.work / "link").symlink_to(target)
+        return ["new", "base", "link", "--defaults", *args]
+
+    return setup
+
+
+def municipality_profile(content: str) -> Setup:
+    def setup(scratch: Scratch) -> list[str]:
+        scratch.profile("kaputt.toml", content)
+        return ["new", "base", str(scratch.work / "P"), "--defaults", "--municipality", "kaputt"]
+
+    return setup
+
+
+def data_file(name: str, content: str) -> Setup:
+    def setup(scratch: Scratch) -> list[str]:
+        path = scratch.write(name, content)
+        return ["new", "base", str(scratch.work / "P"), "--defaults", "--data-file", str(path)]
+
+    return setup
+
+
+def csv_import(content: str) -> Setup:
+    def setup(scratch: Scratch) -> list[str]:
+        path = scratch.write("gemeinden.csv", content)
+        return ["municipality", "import", str(path)]
+
+    return setup
 
 
 def argv(*args: str) -> Setup:
@@ -148,6 +187,52 @@ CASES = [
     pytest.param(project("update", "{P}", "--to", ""), 2, "--to ''", id="update-to-empty"),
     pytest.param(project("fleet", "update", "{P}", "--to", "", "--dry-run"), 2, "--to ''", id="fleet-update-to-empty"),
     pytest.param(project("fleet", "update", "{P}", "--branch", "a b"), 2, "'a b'", id="fleet-update-branch-invalid"),
+    # kit new: every destination problem before anything is rendered
+    pytest.param(argv("new", "base", "afile/sub", "--defaults"), 2, "/afile/sub' lies under the file",
+                 id="new-dest-under-file"),
+    pytest.param(argv("new", "base", "afile/a/b", "--defaults"), 2, "/afile/a/b' lies under the file",
+                 id="new-dest-deep-under-file"),
+    pytest.param(symlink("adir"), 2, "/link' is a symbolic link (to 'adir')", id="new-dest-symlink-to-directory"),
+    pytest.param(symlink("afile"), 2, "/link' is a symbolic link (to 'afile')", id="new-dest-symlink-to-file"),
+    pytest.param(symlink("gone"), 2, "/link' is a dangling symbolic link (to 'gone')", id="new-dest-symlink-dangling"),
+    pytest.param(argv("new", "base", "x" * 300, "--defaults"), 2, "300 bytes long", id="new-dest-name-too-long"),
+    pytest.param(argv("new", "base", "adir/" + "y" * 256 + "/P", "--defaults"), 2, "256 bytes long",
+                 id="new-dest-parent-name-too-long"),
+    # answers are clean text, wherever they come from
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "project_name=Hunde\x1b[31msteuer"), 2,
+                 "--data: the answer to 'project_name'", id="data-escape-sequence"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "project_name=Hunde\x00steuer"), 2,
+                 "U+0000 (NUL)", id="data-nul"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "codeowners=@a\n* @evil"), 2,
+                 "'codeowners'", id="data-newline-in-one-line-answer"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "maintainer_name=A\rB"), 2, "U+000D (CR)",
+                 id="data-carriage-return"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "maintainer_name=A\x7f"), 2, "U+007F (DEL)",
+                 id="data-delete"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "maintainer_name=A\x85B"), 2, "U+0085",
+                 id="data-c1-control"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "project_name=abc\u202edcba"), 2, "U+202E",
+                 id="data-bidi-override"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "project_name=a\u2028b"), 2, "U+2028",
+                 id="data-line-separator"),
+    pytest.param(data_file("answers.yml", 'project_name: "Hunde\\x1bsteuer"\n'), 2,
+                 "answers.yml': the answer to 'project_name'", id="data-file-escape"),
+    pytest.param(data_file("answers.json", '{"codeowners": "@a\\n@b"}'), 2, "answers.json': the answer to 'codeowners'",
+                 id="data-file-json-newline"),
+    pytest.param(municipality_profile('id = "kaputt"\nname = "Kaputt\\u0007dorf"\n'), 2,
+                 "the municipality profile 'kaputt'", id="profile-bell"),
+    pytest.param(argv("new", "base", "P", "--defaults", "--municipality", ""), 2, "unknown municipality ''",
+                 id="municipality-empty"),
+    pytest.param(argv("new", "base", "P", "--defaults", "--municipality", "\u0966\u096f\u0967\u096c\u0968"
+                      "\u0966\u0966\u0966"), 2, "is no AGS", id="municipality-ags-devanagari-digits"),
+    pytest.param(argv("new", "base", "P", "--defaults", "-d", "municipality_ags=\uff10\uff19\uff11\uff16\uff12"
+                      "\uff10\uff10\uff10"), 2, "is no AGS", id="data-ags-fullwidth-digits"),
+    pytest.param(csv_import("ags,name\n09162000,München\n08111000,Stuttgart\n"), 2,
+                 "line 3: AGS 08111000 is not Bavarian", id="import-non-bavarian-ags"),
+    pytest.param(csv_import("ags,name\n09162000,Mün\x1bchen\n"), 2, "line 2: the answer to 'name'",
+                 id="import-control-character"),
+    pytest.param(csv_import("ags,name\n\u0660\u0669162000,München\n"), 2, "line 2: malformed AGS",
+                 id="import-arabic-indic-digits"),
     # a project's kit.toml of the wrong shape
     pytest.param(kit_toml("deviation = 5\n"), 2, "deviation = 5", id="kit-toml-deviation-not-array"),
     pytest.param(kit_toml("[check]\nignore = 5\n"), 2, "ignore = 5", id="kit-toml-ignore-not-array"),

@@ -99,30 +99,30 @@ class NewResult:
 def check_destination(dest: Path) -> None:
     """Refuse, before anything is rendered, every destination that could not become the project."""
     shown = str(dest)
+    anchor, missing = _existing_ancestor(dest)
+    if anchor.is_dir():
+        name_max = os.pathconf(anchor, "PC_NAME_MAX")
+        for part in missing:
+            if len(os.fsencode(part)) > name_max:
+                raise UserError(
+                    f"destination {shown[:80]!r}...: the name {part[:20]!r}... is {len(os.fsencode(part))} bytes "
+                    f"long, the file system allows {name_max}; choose a shorter name"
+                )
+        if len(os.fsencode(shown)) >= os.pathconf(anchor, "PC_PATH_MAX"):
+            raise UserError(
+                f"destination {shown[:80]!r}... is longer than the file system allows; choose a shorter path"
+            )
     if dest.is_symlink():
         target = str(dest.readlink())
         kind = "a dangling symbolic link" if not dest.exists() else "a symbolic link"
         raise UserError(f"destination {shown!r} is {kind} (to {target!r}); give the real directory or a new name")
     if dest.exists() and not dest.is_dir():
         raise UserError(f"destination {shown!r} is a file; choose a new directory")
-    if dest.is_dir():
-        if any(dest.iterdir()):
-            raise UserError(f"destination {shown!r} is not empty; choose a new or empty directory")
-        anchor, missing = dest, list[str]()
-    else:
-        anchor, missing = _existing_ancestor(dest)
+    if dest.is_dir() and any(dest.iterdir()):
+        raise UserError(f"destination {shown!r} is not empty; choose a new or empty directory")
     if not anchor.is_dir():
         raise UserError(f"destination {shown!r} lies under the file {str(anchor)!r}; choose a path under a directory")
-    name_max = os.pathconf(anchor, "PC_NAME_MAX")
-    for part in missing:
-        if len(os.fsencode(part)) > name_max:
-            raise UserError(
-                f"destination {shown!r}: the name {part[:40]!r}… is {len(os.fsencode(part))} bytes long, "
-                f"the file system allows {name_max}; choose a shorter name"
-            )
-    if len(os.fsencode(shown)) >= os.pathconf(anchor, "PC_PATH_MAX"):
-        raise UserError(f"destination {shown[:60]!r}… is longer than the file system allows; choose a shorter path")
-    writable = anchor.parent if anchor == dest else anchor
+    writable = dest.parent if anchor == dest else anchor
     if not os.access(writable, os.W_OK | os.X_OK):
         raise UserError(
             f"destination {shown!r}: the directory {str(writable)!r} is not writable for you; "
@@ -131,16 +131,16 @@ def check_destination(dest: Path) -> None:
 
 
 def _existing_ancestor(dest: Path) -> tuple[Path, list[str]]:
-    """The nearest path above *dest* that exists (a directory, or the file in the way), and the
-    names below it that ``kit new`` would create."""
-    missing = [dest.name]
-    for parent in dest.parents:
+    """The nearest existing path at or above *dest* (a directory, or the file in the way), and
+    the names below it that ``kit new`` would create."""
+    missing: list[str] = []
+    for path in (dest, *dest.parents):
         try:
-            parent.lstat()
-        except (FileNotFoundError, NotADirectoryError):
-            missing.insert(0, parent.name)
+            path.lstat()
+        except OSError:  # missing, under a file, or a name too long to look up
+            missing.insert(0, path.name)
             continue
-        return parent, missing
+        return path, missing
     return Path(dest.anchor), missing
 
 
@@ -179,15 +179,25 @@ def gather_answers(
     questions: dict[str, Mapping[str, Any]] = {}
     for layer in layers:
         questions.update(tset.questions_for(layer))
+    multiline = frozenset(key for key, spec in questions.items() if spec.get("multiline"))
     profile = None
     answers: dict[str, str] = {}
-    if options.municipality:
+    if options.municipality is not None:  # an empty --municipality is bad input, not "none"
         profile = _municipality.enrich(_municipality.resolve(options.municipality))
-        answers.update({k: v for k, v in profile.to_answers().items() if k in questions})
+        from_profile = {k: v for k, v in profile.to_answers().items() if k in questions}
+        origin = (f"the municipality registry (AGS {profile.ags})" if profile.origin == "registry"
+                  else f"the municipality profile {profile.id!r}")
+        _validate.clean_text(from_profile, source=origin, multiline=multiline)
+        answers.update(from_profile)
+    _validate.clean_text(options.extra_answers, source="the answers taken from the existing project",
+                         multiline=multiline)
     answers.update(options.extra_answers)
     given: dict[str, str] = {}
     if options.data_file:
-        given.update(read_data_file(options.data_file))
+        from_file = read_data_file(options.data_file)
+        _validate.clean_text(from_file, source=f"--data-file {str(options.data_file)!r}", multiline=multiline)
+        given.update(from_file)
+    _validate.clean_text(options.data, source="--data", multiline=multiline)
     given.update(options.data)
     for key in given:
         if key == "template":
@@ -233,7 +243,7 @@ def new(options: NewOptions) -> NewResult:
     # Render outside the destination's tree (a scratch directory inside the template repository
     # itself, `kit new demo` in a clone of the kit, would make the source dirty for later layers),
     # in scratch space that a reaper removes even if this process is killed.
-    anchor = dest.parent if dest.is_dir() else _existing_ancestor(dest)[0]
+    anchor = dest.parent if dest.is_dir() else _existing_ancestor(dest)[0]  # where scratch may be staged
     with (
         _lock.hold(_lock_file(dest), command="kit new", subject=dest),
         _scratch.guarded("new", beside=anchor) as scratch,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _answers, _copier, _git, _lock, _render, _source, _templateset
+from .. import _answers, _copier, _git, _lock, _render, _source, _templateset, _validate
 from .._answers import Answers
 from .._errors import EXIT_CONFLICTS, EXIT_OK, UserError
 
@@ -123,6 +123,7 @@ def update(options: UpdateOptions) -> UpdateResult:
     """Update every template layer of the project (or dry-run it, or abort the last update)."""
     project = options.project.expanduser().absolute()
     require_ref(options.to)
+    _validate.clean_text(options.data, source="--data")
     _require_repository(project)
     if options.abort:
         return abort(project)
@@ -160,7 +161,11 @@ def _update(project: Path, options: UpdateOptions) -> UpdateResult:
     layers = _answers.read_all(project)
     steps, changes = _plan(layers, options)
     if not steps:
-        return UpdateResult(project=project, action="up-to-date", layers=changes)
+        unchanged = (
+            (f"--data {', '.join(sorted(options.data))}: the project already has these answers, so there is "
+             "nothing to change",) if options.data else ()
+        )
+        return UpdateResult(project=project, action="up-to-date", layers=changes, warnings=unchanged)
     if options.dry_run:
         return _dry_run(project, steps, changes)
     if marker is not None:
@@ -263,12 +268,17 @@ def _plan(layers: list[Answers], options: UpdateOptions) -> tuple[list[_Step], t
         renders_worktree = target == "HEAD" and source.is_local
         new_version = target if target != "HEAD" else _git.describe(source.checkout, target_sha)
         changes.append(LayerChange(layer.template, layer.path.as_posix(), layer.commit, new_version, source.location))
-        if current_sha == target_sha and not renders_worktree:
-            continue
         key = (source.location, target)
+        at_target = current_sha == target_sha and not renders_worktree
+        if at_target and not options.data:
+            continue
         if key not in template_sets:
             template_sets[key] = _template_set(source, target)
         tset = template_sets[key]
+        if at_target and not _changes_answers(layer, options.data, tset):
+            if tset is not None:
+                known_questions.update(tset.questions_for(layer.template))
+            continue
         data = dict(options.data)
         if tset is not None:
             questions = tset.questions_for(layer.template)
@@ -286,11 +296,18 @@ def _plan(layers: list[Answers], options: UpdateOptions) -> tuple[list[_Step], t
             data = {key: value for key, value in options.data.items() if key in questions}
         steps.append(_Step(answers=layer, source=source, target=target, data=data))
     unknown = sorted(set(options.data) - known_questions) if all(template_sets.values()) else []
-    if unknown and steps:
+    if unknown:
         raise UserError(
             f"--data {unknown[0]}: no such question in the target version of the project's templates"
         )
     return steps, tuple(changes)
+
+
+def _changes_answers(layer: Answers, data: Mapping[str, str], tset: _templateset.TemplateSet | None) -> bool:
+    """Whether ``--data`` gives this layer (already at the target version) a different answer:
+    then the layer is updated in place, as ``copier update --data`` does."""
+    questions = tset.questions_for(layer.template) if tset is not None else layer.values
+    return any(key in questions and str(layer.values.get(key)) != value for key, value in data.items())
 
 
 def _template_set(source: _source.Source, ref: str) -> _templateset.TemplateSet | None:
