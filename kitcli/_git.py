@@ -122,6 +122,18 @@ def last_commit_date(path: Path) -> str | None:
     return out or None
 
 
+def damage(path: Path) -> str | None:
+    """Why the repository's object store cannot give HEAD's commit and tree, or None if it can."""
+    if not ok(path, "rev-parse", "--verify", "-q", "HEAD"):
+        return None  # no commit yet: nothing to be damaged
+    result = subprocess.run(["git", "cat-file", "-e", "HEAD^{tree}"], cwd=path, capture_output=True, text=True,
+                            check=False)
+    if result.returncode == 0:
+        return None
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return lines[0] if lines else "HEAD's tree is missing"
+
+
 def blob(path: Path, ref: str, relpath: str) -> bytes | None:
     """The bytes of *relpath* at *ref* (exactly as committed), or None when it does not exist there."""
     result = subprocess.run(["git", "cat-file", "blob", f"{ref}:{relpath}"], cwd=path, capture_output=True, check=False)

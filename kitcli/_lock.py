@@ -27,20 +27,19 @@ _local = threading.local()
 
 @contextlib.contextmanager
 def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
-    """Hold the lock in *lock_file* for the block; raise :class:`Busy` naming the holder if taken."""
+    """Hold the lock in *lock_file* for the block; raise :class:`Busy` naming the holder if taken.
+
+    The holder removes the file when it is done (a killed holder leaves it, unlocked). Whoever
+    locked a file that was removed meanwhile opens the new one instead.
+    """
     key = lock_file.absolute()
     held: set[Path] = _local.__dict__.setdefault("held", set())
     if key in held:
         yield
         return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _acquire(lock_file, command=command, subject=subject)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, holder = _holder(fd)
-            raise Busy(path=subject, pid=pid, command=holder or command) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
         held.add(key)
@@ -49,10 +48,28 @@ def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
         finally:
             held.discard(key)
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+                lock_file.unlink()
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _acquire(lock_file: Path, *, command: str, subject: object) -> int:
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, holder = _holder(fd)
+            os.close(fd)
+            raise Busy(path=subject, pid=pid, command=holder or command) from None
+        try:
+            same = lock_file.stat().st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the previous holder removed it after we opened it: take the new one
 
 
 def project(path: Path, *, command: str) -> contextlib.AbstractContextManager[None]:

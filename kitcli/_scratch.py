@@ -14,13 +14,14 @@ then removes whatever scratch directory of this run still exists, and exits.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +113,8 @@ def sweep(parent: Path | None = None) -> list[Path]:
 # kit need not wait for it, and leaves the kit's session so that Ctrl-C or a killed process group
 # does not take it along.
 _REAPER = """
-import os, shutil, sys, time
-fd, watched = int(sys.argv[1]), sys.argv[2:]
+import fcntl, json, os, shutil, sys, time
+fd, watched = int(sys.argv[1]), json.loads(sys.argv[2])
 if os.fork():
     os._exit(0)
 os.setsid()
@@ -121,7 +122,7 @@ while os.read(fd, 4096):
     pass
 for attempt in range(100):  # a git the kit started may outlive it for a moment and still write
     left = False
-    for parent, prefix in zip(watched[::2], watched[1::2]):
+    for parent, prefix in watched["directories"]:
         try:
             names = os.listdir(parent)
         except OSError:
@@ -134,6 +135,18 @@ for attempt in range(100):  # a git the kit started may outlive it for a moment 
     if not left:
         break
     time.sleep(0.1)
+for path in watched["locks"]:  # removed the way a holder removes it: only while holding it
+    try:
+        lock = os.open(path, os.O_RDWR)
+    except OSError:
+        continue
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(lock).st_ino:
+            os.unlink(path)
+    except OSError:
+        pass
+    os.close(lock)
 """
 
 
@@ -150,12 +163,13 @@ class Guarded:
 
 
 @contextlib.contextmanager
-def guarded(purpose: str, *, beside: Path | None = None) -> Iterator[Guarded]:
+def guarded(purpose: str, *, beside: Path | None = None, locks: Sequence[Path] = ()) -> Iterator[Guarded]:
     """Scratch space that nothing outlives: removed at the end of the block, and by a reaper
     process if the kit is killed. Library code that makes its own temporary directories (Copier's
     template clones) makes them inside :attr:`Guarded.root` for the duration of the block.
 
-    Leftovers of earlier killed runs in TMPDIR (and in *beside*) are swept first.
+    Leftovers of earlier killed runs in TMPDIR (and in *beside*) are swept first. The lock files
+    in *locks* (held by the caller) are removed by the reaper too, when nobody holds them.
     """
     system_tmp = Path(tempfile.gettempdir())
     sweep(system_tmp)
@@ -163,13 +177,14 @@ def guarded(purpose: str, *, beside: Path | None = None) -> Iterator[Guarded]:
         sweep(beside)
     unique = f"{purpose}-{secrets.token_hex(4)}"
     prefix = f"{PREFIX}{unique}-"
-    watched = [str(system_tmp), prefix]
+    directories = [[str(system_tmp), prefix]]
     if beside is not None:
-        watched += [str(beside), prefix]
+        directories.append([str(beside), prefix])
+    watched = json.dumps({"directories": directories, "locks": [str(path) for path in locks]})
     read_end, write_end = os.pipe()
     try:
         starter = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _REAPER, str(read_end), *watched],
+            [sys.executable, "-I", "-S", "-c", _REAPER, str(read_end), watched],
             pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         starter.wait()

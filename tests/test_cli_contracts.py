@@ -9,14 +9,17 @@ compared byte for byte before and after).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from kitcli.cli import main
 
+from ._update_helpers import make_tiny
 from .conftest import TemplateRepo
 
 
@@ -27,6 +30,9 @@ class Scratch:
     work: Path
     kit_home: Path
     templates: TemplateRepo
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables the command runs with."""
+    cleanups: list[Callable[[], object]] = field(default_factory=list)
 
     def write(self, relpath: str, content: str | bytes, *, under: Path | None = None) -> Path:
         target = (under or self.work) / relpath
@@ -138,6 +144,42 @@ def csv_import(content: str) -> Setup:
     return setup
 
 
+def unwritable_parent(scratch: Scratch) -> list[str]:
+    locked = scratch.work / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:  # root writes everywhere, except into an immutable directory
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True, check=False).returncode != 0:
+            pytest.skip("chattr +i is not supported here, and root may write into any directory")
+        scratch.cleanups.append(lambda: subprocess.run(["chattr", "-i", str(locked)], check=False))
+    else:
+        locked.chmod(0o555)
+        scratch.cleanups.append(lambda: locked.chmod(0o755))
+    return ["new", "base", str(locked / "P"), "--defaults"]
+
+
+def git_crashes_on(command: str) -> Setup:
+    """``git`` on PATH crashes (SIGSEGV) on *command*, like a broken installation would."""
+
+    def setup(scratch: Scratch) -> list[str]:
+        real = shutil.which("git")
+        wrapper = scratch.write("bin/git", f'#!/bin/sh\n[ "$1" = {command} ] && kill -SEGV $$\nexec {real} "$@"\n')
+        wrapper.chmod(0o755)
+        scratch.env["PATH"] = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+        tiny = make_tiny(scratch.work / "tiny")
+        return ["new", "base", str(scratch.work / "P"), "--defaults", "--source", str(tiny.path)]
+
+    return setup
+
+
+def trusting_template(scratch: Scratch) -> list[str]:
+    tiny = make_tiny(scratch.work / "tiny", tag=None)
+    copier_yml = tiny.path / "copier.yml"
+    copier_yml.write_text(copier_yml.read_text(encoding="utf-8") + '_jinja_extensions: ["jinja2.ext.do"]\n',
+                          encoding="utf-8")
+    tiny.release("v1.0.0")
+    return ["new", "base", str(scratch.work / "P"), "--defaults", "--source", str(tiny.path)]
+
+
 def argv(*args: str) -> Setup:
     """A case that needs no preparation beyond a file named ``afile`` in the working directory."""
 
@@ -233,6 +275,14 @@ CASES = [
                  id="import-control-character"),
     pytest.param(csv_import("ags,name\n\u0660\u0669162000,München\n"), 2, "line 2: malformed AGS",
                  id="import-arabic-indic-digits"),
+    pytest.param(unwritable_parent, 2, "/locked' is not writable for you", id="new-dest-parent-not-writable"),
+    pytest.param(trusting_template, 2, "the template needs --trust, which the kit never uses",
+                 id="new-template-needs-trust"),
+    pytest.param(argv("catalog", ".", "--search", "!!!"), 2, "--search '!!!' has no letter or digit",
+                 id="catalog-search-only-punctuation"),
+    pytest.param(argv("catalog", ".", "--search", " - "), 2, "--search ' - ' has no letter", id="catalog-search-dash"),
+    # internal failures: exit 4, one line that asks for a report and names --debug
+    pytest.param(git_crashes_on("commit"), 4, "--debug", id="git-crashes-during-new"),
     # a project's kit.toml of the wrong shape
     pytest.param(kit_toml("deviation = 5\n"), 2, "deviation = 5", id="kit-toml-deviation-not-array"),
     pytest.param(kit_toml("[check]\nignore = 5\n"), 2, "ignore = 5", id="kit-toml-ignore-not-array"),
@@ -263,11 +313,18 @@ def test_bad_input_keeps_the_contract(  # noqa: PLR0917 (parametrize and fixture
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    argv = setup(Scratch(work=work, kit_home=kit_home, templates=template_repo))
-    before = snapshot(work, kit_home)
-    capsys.readouterr()  # what the setup printed
+    scratch = Scratch(work=work, kit_home=kit_home, templates=template_repo)
+    try:
+        argv = setup(scratch)
+        for name, value in scratch.env.items():
+            monkeypatch.setenv(name, value)
+        before = snapshot(work, kit_home)
+        capsys.readouterr()  # what the setup printed
 
-    assert main(argv) == code
+        assert main(argv) == code
+    finally:
+        for cleanup in scratch.cleanups:
+            cleanup()
 
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -118,7 +118,7 @@ def test_two_new_on_one_destination_one_wins(tiny: TinyTemplate, tmp_path: Path)
     loser = next(text for text in errors if text)
     assert len(loser.strip().splitlines()) == 1, loser
     assert "Traceback" not in loser
-    assert "in use by process" in loser or "not empty" in loser
+    assert "is in use by" in loser or "not empty" in loser
     assert (dest / ".copier-answers.base.yml").is_file()
     assert (dest / ".git").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "template"]
@@ -233,9 +233,82 @@ def test_two_concurrent_updates_never_mix_versions(tmp_path: Path) -> None:
     codes, errors = _finish(processes)
     assert sorted(codes) in ([0, 0], [0, 2]), errors  # the second either waits its turn (up to date) or is refused
     if sorted(codes) == [0, 2]:
-        assert any("in use by process" in text or "not committed yet" in text for text in errors), errors
+        assert any("is in use by" in text for text in errors), errors
     versions = {path.name: path.read_text(encoding="utf-8") for path in project.glob(".copier-answers.*.yml")}
     assert len(versions) == 2
     assert all("_commit: v1.1.0" in text for text in versions.values()), versions
     assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True,
                           check=True).stdout == ""
+
+
+# --- small promises ------------------------------------------------------------------------------
+
+
+def test_update_data_at_the_newest_release_applies_the_answer(tiny: TinyTemplate, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "p"
+    assert kit("new", "base", str(project), "--defaults", "--source", str(tiny.path)) == 0
+    assert (project / "README.md").read_text(encoding="utf-8").startswith("# demo\n")
+    assert kit("update", str(project), "--data", "name=Hundesteuer", "--commit") == 0
+    assert (project / "README.md").read_text(encoding="utf-8").startswith("# Hundesteuer\n")
+    assert "name: Hundesteuer" in (project / ".copier-answers.base.yml").read_text(encoding="utf-8")
+    assert "_commit: v1.0.0" in (project / ".copier-answers.base.yml").read_text(encoding="utf-8")
+    before = snapshot(project)
+    capsys.readouterr()
+    assert kit("update", str(project), "--data", "name=Hundesteuer") == 0
+    err = capsys.readouterr().err
+    assert "--data name: the project already has these answers, so there is nothing to change" in err
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(("environment", "author", "committer"), [
+    pytest.param({"GIT_AUTHOR_NAME": "Renovate Bot", "GIT_AUTHOR_EMAIL": "bot@renovateapp.com",
+                  "GIT_COMMITTER_NAME": "CI", "GIT_COMMITTER_EMAIL": "ci@example.org"},
+                 "Renovate Bot <bot@renovateapp.com>", "CI <ci@example.org>", id="all-four"),
+    pytest.param({"GIT_AUTHOR_NAME": "Anna Admin"}, "Anna Admin <kit@localhost>", "kommunal-kit <kit@localhost>",
+                 id="author-name-only"),
+    pytest.param({}, "kommunal-kit <kit@localhost>", "kommunal-kit <kit@localhost>", id="none-fallback"),
+])
+def test_commits_honour_the_git_identity_from_the_environment(  # noqa: PLR0917 (parametrize and fixtures)
+        environment: dict[str, str], author: str, committer: str, tiny: TinyTemplate, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _released(tmp_path, tiny)  # v1.1.0, committed with the test's identity
+    no_identity = tmp_path / "gitconfig"
+    no_identity.write_text("[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(no_identity))
+    for name in ("EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    project = tmp_path / "p"
+    assert kit("new", "base", str(project), "--defaults", "--source", str(tiny.path), "--vcs-ref", "v1.0.0") == 0
+    assert kit("update", str(project), "--commit") == 0
+    log = subprocess.run(["git", "log", "--format=%an <%ae>|%cn <%ce>"], cwd=project, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert log == [f"{author}|{committer}"] * 2
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    pytest.param("source-gone", "the template source of layer 'base' cannot be read", id="source-gone"),
+    pytest.param("objects-gone", "its git repository is damaged", id="object-store-corrupt"),
+])
+def test_fleet_status_reports_a_broken_project_as_an_error_row(damage: str, reason: str, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = make_tiny(tmp_path / "template")
+    project = tmp_path / "p"
+    assert kit("new", "base", str(project), "--defaults", "--source", str(tiny.path)) == 0
+    if damage == "source-gone":
+        subprocess.run(["rm", "-rf", str(tiny.path)], check=True)
+    else:
+        for directory in (project / ".git" / "objects").glob("??"):
+            subprocess.run(["rm", "-rf", str(directory)], check=True)
+    capsys.readouterr()
+    assert kit("fleet", "status", str(project), "--format", "json", "--no-check") == 1
+    [row] = json.loads(capsys.readouterr().out)["projects"]
+    assert row["status"] == "error"
+    assert reason in row["error"]
+    assert kit("fleet", "status", str(project), "--no-check") == 1
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[-2:] == ["STATUS", "PATH"]
+    assert table[1].split()[-2:] == ["error", str(project)]
+    assert reason in table[2]

@@ -69,6 +69,15 @@ def read_project(
         return error_row(entry.location, entry.kind, entry.listed_in, str(error), last_commit=last)
     values = merged(layers)
     records = [drift.LayerRecord.of(layer) for layer in layers]
+    versions = tuple(templates.version(record) for record in records)
+    damaged = _git.damage(root) if is_git else None
+    unreadable = next((v for v in versions if v.unknown_reason), None)
+    broken = (
+        f"its git repository is damaged ({damaged}); restore it from a clone or a backup" if damaged
+        else f"the template source of layer {unreadable.name!r} cannot be read ({unreadable.unknown_reason}); "
+             "fix _src_path in its answers file" if unreadable
+        else None
+    )
     municipality = municipality_of(values)
     notes = list(label_mismatches(entry, municipality, values))
     not_git = None if is_git else (
@@ -96,14 +105,14 @@ def read_project(
         template=layers[-1].template,
         url=url or _text(values.get("repository_url")) or None,
         municipality=municipality,
-        templates=tuple(templates.version(record) for record in records),
+        templates=versions,
         divergence=divergence,
         divergence_unavailable=divergence_unavailable,
         check=check,
         check_unavailable=check_unavailable,
         last_commit=_git.last_commit_date(root) if is_git else None,
         info=service_info(root, values),
-        error=not_git,
+        error=broken or not_git,
         notes=tuple(notes),
     )
 

@@ -44,6 +44,8 @@ def adopt_command(*, path: Path, template: str, municipality: str | None, data: 
     the project is closest to (fewest differing lines) is chosen unless --vcs-ref names one.
     Only the answers file(s) are written (plus, with --add-missing, the template's files the
     project lacks); then the differences to the template are shown as `kit diff` sees them.
+    Exit 0 once the project is linked, also when differences remain: declare them in kit.toml,
+    and `kit diff` reports those left with exit 1.
 
     \b
     Examples:

@@ -109,7 +109,7 @@ def status_command(*, sources: tuple[str, ...], jobs: int | None, output_format:
 
 def render_text(report: FleetReport) -> str:
     header = f"{'MUNICIPALITY':<24} {'AGS':<8}  {'SERVICE':<24} {'TEMPLATES':<32} {'BEHIND':>6}  " \
-             f"{'DIVERGENCE':<12} {'CHECK':<8} {'LAST COMMIT':<10}  STATUS"
+             f"{'DIVERGENCE':<12} {'CHECK':<8} {'LAST COMMIT':<10}  {'STATUS':<8} PATH"
     lines = [header]
     for row in report.rows:
         m = row.municipality
@@ -121,10 +121,10 @@ def render_text(report: FleetReport) -> str:
         lines.append(
             f"{_cut(m.name if m else '', 24):<24} {(m.ags if m else ''):<8}  "
             f"{_cut(row.service or row.name or '', 24):<24} {_cut(templates, 32):<32} {behind:>6}  "
-            f"{divergence:<12} {check:<8} {(row.last_commit or '')[:10]:<10}  {row.status}"
+            f"{divergence:<12} {check:<8} {(row.last_commit or '')[:10]:<10}  {row.status:<8} {row.location}"
         )
         if row.error:
-            lines.append(f"    {row.location}: {row.error}")
+            lines.append(f"    error: {row.error}")
         if div is not None:
             lines.extend(f"    {f.path}: {f.change} ({f.ownership}{', declared' if f.declared else ''})"
                          for f in div.files if not f.declared)

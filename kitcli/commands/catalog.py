@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from .._errors import EXIT_FINDINGS, EXIT_OK
+from .._errors import EXIT_FINDINGS, EXIT_OK, UserError
 from .._fleet import entries as _entries
 from .._fleet import pool as _pool
 from .._fleet import projects as _projects
@@ -148,6 +148,11 @@ def entry_of(row: Row) -> CatalogEntry:
 
 def catalog(options: CatalogOptions) -> Catalog:
     """Read the services the sources name, and keep those matching ``options.search``."""
+    if options.search is not None and not any(char.isalnum() for char in options.search):
+        raise UserError(
+            f"--search {options.search!r} has no letter or digit, so it would match every service; "
+            "search for a service, municipality, AGS or LeiKa key, or leave --search out"
+        )
     check_sources(options.sources, options.jobs)
     found = _entries.resolve(options.sources)
     settings = _projects.ReadOptions(divergence=False, check=False)

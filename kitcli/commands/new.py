@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .. import _answers, _copier, _git, _lock, _municipality, _paths, _scratch, _source, _templateset, _validate
+from .. import _answers, _copier, _git, _lock, _municipality, _scratch, _source, _templateset, _validate
 from .._errors import UserError
 from .._municipality import Profile
 
@@ -244,9 +245,10 @@ def new(options: NewOptions) -> NewResult:
     # itself, `kit new demo` in a clone of the kit, would make the source dirty for later layers),
     # in scratch space that a reaper removes even if this process is killed.
     anchor = dest.parent if dest.is_dir() else _existing_ancestor(dest)[0]  # where scratch may be staged
+    lock_file = _lock_file(dest)
     with (
-        _lock.hold(_lock_file(dest), command="kit new", subject=dest),
-        _scratch.guarded("new", beside=anchor) as scratch,
+        _lock.hold(lock_file, command="kit new", subject=dest),
+        _scratch.guarded("new", beside=anchor, locks=[lock_file]) as scratch,
     ):
         check_destination(dest)  # again: another kit new may have finished meanwhile
         work = scratch.root / dest.name
@@ -302,9 +304,9 @@ def new(options: NewOptions) -> NewResult:
 
 
 def _lock_file(dest: Path) -> Path:
-    """One lock per destination, in the kit's cache (a lock file beside DEST would be left there)."""
+    """One lock per destination, in the temporary directory: a lock file beside DEST would show."""
     key = hashlib.sha256(os.fsencode(dest)).hexdigest()[:24]
-    return _paths.cache_dir() / "locks" / f"new-{key}.lock"
+    return Path(tempfile.gettempdir()) / f"kit-new-{key}.lock"
 
 
 def _move_into_place(work: Path, dest: Path, anchor: Path, scratch: _scratch.Guarded) -> None:
