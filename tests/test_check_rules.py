@@ -62,11 +62,14 @@ def generated_fixture(tmp_path_factory: pytest.TempPathFactory) -> Generated:
         git(repo.path, "init", "-q")
         _copy_template_set(repo.path)
         repo.release("v1.0.0", "Template set")
+        # A URL Renovate accepts, as a cooperation's projects record it (KIT604).
+        bare = root / "kit.git"
+        git(root, "clone", "-q", "--bare", str(repo.path), str(bare))
         projects = {}
         for template in ("base", "ozg-service"):
             dest = root / "projects" / template
             new(NewOptions(template=template, dest=dest, municipality="augsburg", defaults=True,
-                           source=str(repo.path)))
+                           source=bare.as_uri()))
             projects[template] = dest
     return Generated(base=projects["base"], service=projects["ozg-service"], template_repo=repo.path)
 
@@ -270,6 +273,10 @@ CASES = [
                  ERROR, id="KIT604-relative-src-path"),
     pytest.param(B, write(".copier-answers.base.yml", "_src_path: [\n"), "KIT604", ERROR,
                  id="KIT604-corrupt-answers"),
+    pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: "), "KIT604",
+                 ERROR, id="KIT604-absolute-path"),
+    pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: git@example.org:"),
+                 "KIT604", ERROR, id="KIT604-scp-like"),
 ]
 
 

@@ -194,7 +194,8 @@ def new(options: NewOptions) -> NewResult:
     try:
         work = scratch / dest.name
         work.mkdir()
-        warnings: list[str] = []
+        renovate = _source.renovate_warning(source.location)
+        warnings: list[str] = [renovate] if renovate else []
         recorded: dict[str, str] = {}
         result_layers: list[Layer] = []
         for layer in layers:
