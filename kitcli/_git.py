@@ -51,6 +51,15 @@ def is_repo_root(path: Path) -> bool:
     return bool(top) and Path(top).resolve() == path.resolve()
 
 
+def is_bare(path: Path) -> bool:
+    """Whether *path* itself is a bare repository (a git directory without a working tree)."""
+    if not path.is_dir():
+        return False
+    if run(path, "rev-parse", "--is-bare-repository", check=False).strip() != "true":
+        return False
+    return Path(run(path, "rev-parse", "--absolute-git-dir").strip()).resolve() == path.resolve()
+
+
 def identity_env(cwd: Path) -> dict[str, str]:
     """Author/committer variables for the fallback identity, or nothing if git has one.
 

@@ -1,9 +1,13 @@
 """The template source: which repository serves the templates, and which of its versions.
 
-A source is a local git repository (recorded as an absolute path) or a git URL (recorded as
-typed, and mirrored into the kit's cache for inspection). The kit reads the template set's
-metadata from that checkout; Copier itself is always given the recorded location, so answers
-files never hold a relative ``_src_path``.
+A source is a git URL (``https://``, ``ssh://``, ``git@host:path``, or a ``file://`` URL ending in
+``.git``: recorded as typed, and mirrored into the kit's cache for inspection) or a local working
+tree (recorded as an absolute path). The kit reads the template set's metadata from that checkout;
+Copier itself is always given the recorded location, so answers files never hold a relative
+``_src_path``.
+
+Renovate's copier manager reads ``_src_path`` as a URL (zod's ``url()``, i.e. WHATWG ``new URL``):
+a path, and the scp-like ``git@host:path``, fail with "Invalid url" and the answers file is skipped.
 """
 
 from __future__ import annotations
@@ -21,11 +25,49 @@ from ._errors import UserError
 from ._paths import cache_dir, config_file, load_config
 
 REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@[^:]+:)", re.IGNORECASE)
+# A URL as the WHATWG parser behind Renovate's schema accepts it: a scheme, and a host for the
+# schemes that need one.
+URL_SCHEME_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+SPECIAL_SCHEMES = ("http", "https", "ws", "wss", "ftp")
 KIT_REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def is_remote(location: str) -> bool:
-    return bool(REMOTE_RE.match(location)) and not location.startswith("file://")
+    """Whether *location* is a git URL (cloned by Copier, mirrored by the kit) rather than a
+    local working tree. A ``file://`` URL counts when it ends in ``.git``: that is when Copier
+    clones it instead of reading it as a directory."""
+    if location.lower().startswith("file://"):
+        return location.rstrip("/").endswith(".git")
+    return bool(REMOTE_RE.match(location))
+
+
+def renovate_rejects(src_path: str) -> bool:
+    """Whether Renovate's copier manager rejects *src_path* as "Invalid url" (and then ignores
+    the answers file, visible only in its debug log)."""
+    match = URL_SCHEME_RE.match(src_path.strip())
+    if match is None:
+        return True
+    if match.group("scheme").lower() in SPECIAL_SCHEMES:
+        host = match.group("rest").lstrip("/\\").split("/", 1)[0].rsplit("@", 1)[-1]
+        return not host
+    return False
+
+
+def renovate_warning(location: str) -> str | None:
+    """One line for a source Renovate cannot update projects from, saying how to set the URL."""
+    if not renovate_rejects(location):
+        return None
+    if location.startswith("git@"):
+        host, _, path = location.removeprefix("git@").partition(":")
+        return (
+            f"template source {location!r} is recorded as typed, but Renovate rejects this scp-like form "
+            f"(\"Invalid url\") and will not update the project; use the URL form ssh://git@{host}/{path}"
+        )
+    return (
+        f"template source {location} is a local path: Renovate will not be able to update this project "
+        "(its copier manager needs a URL in _src_path); give the repository's URL (https://…, ssh://… or "
+        f"file:///…/repo.git) with --source, KIT_SOURCE or `source = \"URL\"` in {config_file()}"
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +167,15 @@ def open_source(location: str | None) -> Source:
     path = Path(location.removeprefix("file://")).expanduser().resolve()
     if not path.is_dir():
         raise UserError(f"template source {location!r} is no directory; pass a template repository")
+    if _git.is_bare(path):
+        if path.name.endswith(".git"):
+            # Copier clones a path ending in .git as well, but Renovate needs the URL.
+            url = path.as_uri()
+            return Source(location=url, checkout=_mirror(url))
+        raise UserError(
+            f"template source {location!r} is a bare repository whose name does not end in .git; "
+            "Copier reads it as a directory then: rename it to NAME.git and pass file:///…/NAME.git"
+        )
     if not (path / "copier.yml").is_file() and not (path / "copier.yaml").is_file():
         raise UserError(f"template source {location!r} has no copier.yml; pass a Copier template repository")
     if not _git.is_repo_root(path):

@@ -6,6 +6,7 @@ create the release tags they need in temporary copies of the repository (a CI cl
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -52,6 +53,12 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.setenv("NO_COLOR", "1")
     for name in ("KIT_SOURCE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(name, raising=False)
+    # Copier runs git through plumbum, whose environment is a copy of os.environ taken at import:
+    # without this, its git would keep the first test's configuration for the whole session.
+    from plumbum import local
+
+    for name in ("HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setitem(local.env, name, os.environ[name])  # type: ignore[arg-type]
 
 
 def _copy_template_set(dest: Path) -> None:

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -62,11 +63,14 @@ def generated_fixture(tmp_path_factory: pytest.TempPathFactory) -> Generated:
         git(repo.path, "init", "-q")
         _copy_template_set(repo.path)
         repo.release("v1.0.0", "Template set")
+        # A URL Renovate accepts, as a cooperation's projects record it (KIT604).
+        bare = root / "kit.git"
+        git(root, "clone", "-q", "--bare", str(repo.path), str(bare))
         projects = {}
         for template in ("base", "ozg-service"):
             dest = root / "projects" / template
             new(NewOptions(template=template, dest=dest, municipality="augsburg", defaults=True,
-                           source=str(repo.path)))
+                           source=bare.as_uri()))
             projects[template] = dest
     return Generated(base=projects["base"], service=projects["ozg-service"], template_repo=repo.path)
 
@@ -161,6 +165,28 @@ def set_key(dotted: str, value: object) -> Callable[[dict[str, object]], None]:
 _DELETE = object()
 
 
+def edit_json(relpath: str, change: Callable[[dict[str, Any]], None]) -> Breaker:
+    def apply(project: Path) -> None:
+        target = project / relpath
+        data = json.loads(target.read_text(encoding="utf-8"))
+        change(data)
+        target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return apply
+
+
+def drop_package_rule(key: str) -> Callable[[dict[str, Any]], None]:
+    """Remove the package rules that have *key* (the shipped configuration before issue 12)."""
+    def change(data: dict[str, Any]) -> None:
+        data["packageRules"] = [rule for rule in data["packageRules"] if key not in rule]
+    return change
+
+
+def add_package_rule(rule: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["packageRules"].append(rule)
+    return change
+
+
 def remote(url: str) -> Breaker:
     def apply(project: Path) -> None:
         git(project, "remote", "add", "origin", url)
@@ -244,6 +270,10 @@ CASES = [
                  id="KIT404-copier-not-enabled"),
     pytest.param(B, remove("renovate.json"), "KIT404", ERROR, id="KIT404-no-renovate"),
     pytest.param(B, remove(".gitlab-ci.yml", ".github/workflows"), "KIT405", WARNING, id="KIT405-no-ci"),
+    pytest.param(S, edit_json("renovate.json", drop_package_rule("matchManagers")), "KIT406", ERROR,
+                 id="KIT406-service-layers-share-a-branch"),
+    pytest.param(S, edit_json("renovate.json", add_package_rule({"matchManagers": ["copier"], "groupName": "kit"})),
+                 "KIT406", ERROR, id="KIT406-copier-updates-grouped"),
     pytest.param(S, remove("app/templates/legal/impressum.html"), "KIT501", ERROR, id="KIT501-no-impressum"),
     pytest.param(S, remove("app/templates/legal/datenschutz.html"), "KIT502", ERROR, id="KIT502-no-datenschutz"),
     pytest.param(S, remove("app/templates/legal/barrierefreiheit.html"), "KIT503", ERROR,
@@ -270,6 +300,10 @@ CASES = [
                  ERROR, id="KIT604-relative-src-path"),
     pytest.param(B, write(".copier-answers.base.yml", "_src_path: [\n"), "KIT604", ERROR,
                  id="KIT604-corrupt-answers"),
+    pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: "), "KIT604",
+                 ERROR, id="KIT604-absolute-path"),
+    pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: git@example.org:"),
+                 "KIT604", ERROR, id="KIT604-scp-like"),
 ]
 
 

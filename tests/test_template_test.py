@@ -11,7 +11,7 @@ import pytest
 from kitcli.cli import main
 
 from ._update_helpers import TinyTemplate, make_tiny, numbered
-from .conftest import TemplateRepo, git
+from .conftest import REPO_ROOT, TemplateRepo, git
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -132,3 +132,35 @@ def test_curated_slice_of_the_kit_template_set(template_repo: TemplateRepo, caps
     [matrix_case, update_case] = result["cases"]
     assert steps(matrix_case)["matches kit diff"] == "passed"
     assert steps(update_case)["no local edit lost"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("question", "renovate_step"),
+    [
+        pytest.param("city:\n  type: str\n", "failed", id="new-question-without-default"),
+        pytest.param("city:\n  type: str\n  default: Augsburg\n", "passed", id="new-question-with-default"),
+    ],
+)
+def test_a_new_question_without_default_fails_the_release(
+    *, tiny: TinyTemplate, capsys: pytest.CaptureFixture[str], question: str, renovate_step: str
+) -> None:
+    copier_yml = tiny.path / "copier.yml"
+    copier_yml.write_text(copier_yml.read_text(encoding="utf-8") + "\n" + question, encoding="utf-8")
+    code, result = run(capsys, "base", "--source", str(tiny.path), "--limit", "1")
+    [update] = [case for case in result["cases"] if case["kind"] == "update"]
+    [step] = [s for s in update["steps"] if s["name"].startswith("Renovate can update")]
+    assert step["status"] == renovate_step
+    assert code == (1 if renovate_step == "failed" else 0)
+    if renovate_step == "failed":
+        assert step["detail"].count("\n") == 0
+        assert "'city'" in step["detail"]
+        assert 'ValueError: Question "city" is required' in step["detail"]
+
+
+def test_every_question_of_the_kits_templates_has_a_default() -> None:
+    """Renovate answers new questions with their defaults; a question without one crashes it."""
+    from kitcli import _source, _templateset
+
+    tset = _templateset.load(_source.open_source(str(REPO_ROOT)), "HEAD")
+    assert len(tset.questions) > 10
+    assert [name for name, spec in tset.questions.items() if "default" not in spec] == []

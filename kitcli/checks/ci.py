@@ -206,6 +206,82 @@ class RenovateCopierEnabled(Rule):
         return passed(found)
 
 
+# A branch setting that names the answers file ({{packageFile}} or {{{packageFile}}}, not packageFileDir).
+PER_FILE = re.compile(r"\{\{\{?\s*packageFile\s*\}\}\}?")
+BRANCH_KEYS = ("additionalBranchPrefix", "branchTopic", "branchName")
+
+
+def _copier_scopes(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The parts of a Renovate configuration that apply to the copier manager's updates."""
+    scopes: list[tuple[str, dict[str, Any]]] = [("the top level", config)]
+    if isinstance(config.get("copier"), dict):
+        scopes.append(("copier", config["copier"]))
+    for index, rule in enumerate(config.get("packageRules") or []):
+        if not isinstance(rule, dict):
+            continue
+        managers = rule.get("matchManagers")
+        unconstrained = not any(key.startswith(("match", "exclude")) for key in rule)
+        if unconstrained or (isinstance(managers, list) and "copier" in managers):
+            scopes.append((f"packageRules[{index}]", rule))
+    return scopes
+
+
+def _one_branch_for_all_layers(config: dict[str, Any]) -> str | None:
+    """Why Renovate would put every answers file into one branch, or None."""
+    scopes = _copier_scopes(config)
+    for where, scope in scopes:
+        if scope.get("groupName"):
+            return f"{where} groups the copier updates (groupName {scope['groupName']!r})"
+    if any(PER_FILE.search(str(scope.get(key, ""))) for _, scope in scopes for key in BRANCH_KEYS):
+        return None
+    return ("every answers file names the same template repository, so without a copier package rule "
+            'with "additionalBranchPrefix": "{{{packageFile}}}-" their updates share one branch')
+
+
+@register
+class RenovateBranchPerLayer(Rule):
+    """Renovate updates each template layer in its own branch.
+
+    A project with two or more answers files (a service: `base` and `ozg-service`) records the
+    same template repository in each, so Renovate's default branch name is the same for both.
+    Renovate then runs `copier update` for both files one after the other in one checkout, and
+    the second run stops with "Destination repository is dirty; cannot continue": no layer is
+    updated. A package rule for the copier manager that puts the answers file into the branch
+    name gives each layer its own branch and merge request. Presets named in `extends` are not
+    resolved. Does not apply to projects with fewer than two answers files.
+
+    **How to fix:** keep the `renovate.json` of the kit's `base` template, or add this package
+    rule:
+
+    ```json
+    {"matchManagers": ["copier"], "additionalBranchPrefix": "{{{packageFile}}}-"}
+    ```
+    """
+
+    code = "KIT406"
+    family = FAMILY
+
+    def check(self, project: ProjectContext) -> Outcome:
+        layers = project.answers.layers
+        if len(layers) < 2:
+            return not_applicable("the project has fewer than two answers files")
+        found = project.first_file(RENOVATE_LOCATIONS)
+        if found is None:
+            return not_applicable("the project has no Renovate configuration (see KIT404)")
+        try:
+            config = json.loads(project.text(found) or "")
+        except ValueError:
+            return not_applicable(f"{found} is not plain JSON (JSON5 is not read; see KIT403)")
+        if not isinstance(config, dict):
+            return not_applicable(f"{found} is no JSON object (see KIT403)")
+        reason = _one_branch_for_all_layers(config)
+        if reason:
+            files = ", ".join(layer.path.as_posix() for layer in layers)
+            return failed(f"{found}: {reason}; Renovate then fails on the second of {files} "
+                          "(Destination repository is dirty)", found)
+        return passed(f"{found}: one branch per answers file ({len(layers)})")
+
+
 @register
 class CiRunsKitCheck(Rule):
     """CI runs `kit check`.

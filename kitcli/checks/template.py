@@ -19,12 +19,17 @@ NOT_KIT = "the project was not generated from a kit template (no .copier-answers
 DESCRIBE_RE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]{4,40})$")
 
 
-def is_findable(src_path: str) -> bool:
-    """Whether a recorded ``_src_path`` names the same place from anywhere: a URL, Copier's
-    ``gh:``/``gl:`` shorthands, or an absolute path."""
-    if _source.is_remote(src_path) or re.match(r"^(gh|gl):", src_path):
-        return True
-    return Path(src_path.removeprefix("file://")).expanduser().is_absolute()
+def src_path_problem(src_path: str) -> str | None:
+    """Why a recorded ``_src_path`` breaks later updates, or None when it is a URL Renovate reads."""
+    if not _source.renovate_rejects(src_path):
+        return None
+    renovate = "Renovate's copier manager rejects it (\"Invalid url\") and skips this answers file"
+    if src_path.startswith("git@"):
+        host, _, path = src_path.removeprefix("git@").partition(":")
+        return f"is scp-like, not a URL: {renovate}; write it as ssh://git@{host}/{path}"
+    if not Path(src_path).expanduser().is_absolute():
+        return f"is relative: later updates cannot find it, and {renovate}"
+    return f"is a path, not a URL: {renovate}"
 
 
 def _kit_or_reason(project: ProjectContext) -> Outcome | None:
@@ -158,14 +163,19 @@ class NoStaleDeviations(Rule):
 
 @register
 class AnswersFilesUsable(Rule):
-    """The answers files are readable and record a template source updates can find.
+    """The answers files are readable and record a template URL Renovate can update from.
 
     Every `.copier-answers.*.yml` must be valid YAML with `_src_path` and `_commit`. Copier
-    stores `_src_path` exactly as typed: a relative path breaks every later `copier update`
-    and Renovate's copier manager, so it must be a URL or an absolute path.
+    stores `_src_path` exactly as typed. Renovate's copier manager parses it as a URL: a path
+    (absolute or relative) or the scp-like `git@host:path` fails with "Invalid url", and
+    Renovate then skips the answers file without a word outside its debug log. A relative
+    path also breaks every later `copier update`. URLs that work: `https://…`, `ssh://…` and
+    `file:///…/repo.git` (a bare repository).
 
-    **How to fix:** restore a broken answers file from git history; replace a relative
-    `_src_path` with the template repository's URL (e.g. `https://gitlab.opencode.de/…`).
+    **How to fix:** restore a broken answers file from git history; replace `_src_path` with
+    the template repository's URL (e.g. `https://gitlab.opencode.de/…/kommunal-kit.git`), and
+    generate new projects with `--source URL` (or `KIT_SOURCE`, or `source` in the kit
+    configuration) so that the URL is recorded.
     """
 
     code = "KIT604"
@@ -177,9 +187,9 @@ class AnswersFilesUsable(Rule):
             return reason
         problems = list(project.answers.problems)
         for layer in project.answers.layers:
-            src = layer.src_path
-            if not is_findable(src):
-                problems.append(f"{layer.path.as_posix()}: _src_path {src!r} is relative; later updates cannot find it")
+            problem = src_path_problem(layer.src_path)
+            if problem:
+                problems.append(f"{layer.path.as_posix()}: _src_path {layer.src_path!r} {problem}")
         if problems:
             first = problems[0].split(":", 1)[0]
             return failed("; ".join(problems), first)

@@ -655,7 +655,8 @@ def _adopt(options: AdoptOptions, ctx: _Context) -> AdoptResult:
     inference = _infer(options, ctx)
     scored: list[_Scored] = []
     best: _Scored | None = None
-    warnings = list(inference.warnings)
+    renovate = _source.renovate_warning(ctx.source.location)
+    warnings = [*([renovate] if renovate else []), *inference.warnings]
     failures: list[UserError] = []
     for version in _candidates(ctx, options):
         try:

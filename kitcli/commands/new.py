@@ -253,7 +253,8 @@ def new(options: NewOptions) -> NewResult:
         check_destination(dest)  # again: another kit new may have finished meanwhile
         work = scratch.root / dest.name
         work.mkdir()
-        warnings: list[str] = []
+        renovate = _source.renovate_warning(source.location)
+        warnings: list[str] = [renovate] if renovate else []
         recorded: dict[str, str] = {}
         result_layers: list[Layer] = []
         for layer in layers:
