@@ -341,6 +341,45 @@ def test_abort_refuses_when_commits_were_made_after_the_update(tiny: TinyTemplat
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("commit", [False, True], ids=["uncommitted", "committed"])
+def test_abort_refuses_to_discard_a_file_changed_after_the_update(commit: bool, tiny: TinyTemplate, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    project = generate(tiny, tmp_path / "p")
+    tiny.write("ci.yml", numbered("ci") + "from the template\n")
+    tiny.write("machinery/new.py", "new\n")
+    tiny.release("v1.1.0")
+    assert kit("update", str(project), *(["--commit"] if commit else [])) == 0
+    with (project / "ci.yml").open("a", encoding="utf-8") as handle:
+        handle.write("edited after the update\n")
+    before = snapshot(project)
+    capsys.readouterr()
+    assert kit("update", str(project), "--abort") == 2
+    err = capsys.readouterr().err
+    assert "changed since the update wrote them: ci.yml;" in err
+    assert len(err.strip().splitlines()) == 1
+    assert snapshot(project) == before
+    # Dropping the later change (back to HEAD) makes the abort safe again.
+    git(project, "checkout", "HEAD", "--", "ci.yml")
+    assert kit("update", str(project), "--abort") == 0
+    assert (project / "ci.yml").read_text(encoding="utf-8") == numbered("ci")
+    assert not (project / "machinery" / "new.py").exists()
+
+
+def test_abort_leaves_what_the_update_did_not_write(tiny: TinyTemplate, tmp_path: Path) -> None:
+    project = generate(tiny, tmp_path / "p")
+    tiny.write("ci.yml", numbered("ci") + "from the template\n")
+    tiny.release("v1.1.0")
+    assert kit("update", str(project)) == 0
+    (project / "notes.txt").write_text("my notes, written after the update\n", encoding="utf-8")
+    (project / "form.toml").write_text("# my form, edited after the update\n", encoding="utf-8")
+    assert kit("update", str(project), "--abort") == 0
+    assert (project / "ci.yml").read_text(encoding="utf-8") == numbered("ci")
+    assert (project / "notes.txt").read_text(encoding="utf-8") == "my notes, written after the update\n"
+    assert (project / "form.toml").read_text(encoding="utf-8") == "# my form, edited after the update\n"
+    assert recorded_commit(project) == "v1.0.0"
+    assert git(project, "diff", "--cached", "--name-only") == ""
+
+
 def test_next_update_after_a_committed_update_proceeds(tiny: TinyTemplate, tmp_path: Path) -> None:
     project = generate(tiny, tmp_path / "p")
     tiny.write("ci.yml", numbered("ci") + "x\n")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -195,7 +196,12 @@ def _abort(project: Path) -> UpdateResult:
             f"{head[:12]}); --abort would discard them, so it refuses: `git reset --hard {head[:12]}` "
             "does it by hand"
         )
-    _restore(project, head, marker.get("empty_directories", ()))
+    written = marker.get("written")
+    if marker.get("state") == "finished" and isinstance(written, dict):
+        _restore_written(project, head, written, marker.get("empty_directories", ()))
+    else:
+        # Interrupted while Copier wrote: the tree was clean when it began, so every change is its.
+        _restore(project, head, marker.get("empty_directories", ()))
     _marker_path(project).unlink(missing_ok=True)
     layers = tuple(LayerChange(**layer) for layer in marker.get("layers", ()))
     return UpdateResult(project=project, action="aborted", layers=layers)
@@ -369,6 +375,7 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
         conflicts = _conflicted(project, head)
         _mark_unmerged(project, head, conflicts, stages)
         files = _file_changes(project, conflicts)
+        written = _fingerprints(project, _changed_since(project, head))
         new_changes = _recorded_versions(project, changes)
         made = None
         if commit and not conflicts:
@@ -381,7 +388,7 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
             made = _head(project)
         _write_marker(project, {
             **(_read_marker(project) or {}),
-            "state": "finished", "commit": made, "conflicts": list(conflicts),
+            "state": "finished", "commit": made, "conflicts": list(conflicts), "written": written,
             "layers": [vars(change) for change in new_changes],
         })
     except BaseException:
@@ -580,6 +587,76 @@ def _restore(project: Path, head: str, empty_before: Iterable[str] = ()) -> None
         _remove_empty_parents(project, target.parent)
     for relpath in empty_before:
         (project / relpath).mkdir(parents=True, exist_ok=True)
+
+
+def _changed_since(project: Path, head: str) -> list[str]:
+    """Paths whose content differs from *head*: tracked ones changed or deleted, untracked added."""
+    tracked = _git.run(project, "diff", "--name-only", "--no-renames", "-z", head, "--").split("\0")
+    added = _git.run(project, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
+    return sorted({path for path in (*tracked, *added) if path})
+
+
+def _fingerprint(path: Path) -> str | None:
+    """What *path* holds now: ``None`` when it is absent, else a digest of its bytes (or link)."""
+    try:
+        if path.is_symlink():
+            return "link:" + str(path.readlink())
+        if path.is_dir():
+            return "directory"
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _fingerprints(project: Path, paths: Iterable[str]) -> dict[str, str | None]:
+    return {relpath: _fingerprint(project / relpath) for relpath in paths}
+
+
+def _restore_written(project: Path, head: str, written: Mapping[str, str | None], empty_before: Iterable[str]) -> None:
+    """Put back what the finished update wrote, path by path, and nothing else.
+
+    A path the update wrote and someone changed since is not restored, and neither is anything:
+    the abort refuses and names it. Paths the update did not write (a file created later, a
+    database in an ignored directory) are left alone.
+    """
+    head_state = {relpath: _head_fingerprint(project, head, relpath) for relpath in written}
+    changed_since = sorted(
+        relpath for relpath, fingerprint in written.items()
+        if _fingerprint(project / relpath) not in (fingerprint, head_state[relpath])
+    )
+    if changed_since:
+        raise UserError(
+            f"changed since the update wrote them: {_listing(changed_since)}; --abort would lose those "
+            "changes, so it refuses and changes nothing: save them elsewhere or `git checkout HEAD -- FILE` "
+            "to drop them, then run `kit update --abort` again"
+        )
+    _git.run(project, "reset", "-q", "--mixed", head)  # the index and HEAD; the files are put back below
+    restore = [relpath for relpath, before in head_state.items() if before is not None]
+    if restore:
+        _git_stdin(project, "\0".join(restore), "checkout", head, "--pathspec-from-file=-", "--pathspec-file-nul")
+    for relpath, before in head_state.items():
+        if before is None:
+            target = project / relpath
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+            _remove_empty_parents(project, target.parent)
+    for relpath in empty_before:
+        (project / relpath).mkdir(parents=True, exist_ok=True)
+
+
+def _head_fingerprint(project: Path, head: str, relpath: str) -> str | None:
+    """The fingerprint *relpath* would have as committed in *head*."""
+    entry = _git.run(project, "ls-tree", "-z", head, "--", relpath).split("\0")[0]
+    if not entry:
+        return None
+    mode = entry.split()[0]
+    content = _git.blob(project, head, relpath) or b""
+    if mode == "120000":
+        return "link:" + content.decode(errors="surrogateescape")
+    return hashlib.sha256(content).hexdigest()
 
 
 def _remove_empty_parents(project: Path, directory: Path) -> None:
