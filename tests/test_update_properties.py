@@ -15,16 +15,22 @@ The scenarios are seeded (the failure message names the seed) and run in two wor
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
 import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ._update_helpers import SVC_FILES, TINY_FILES, TinyTemplate, make_tiny, snapshot
+from ._update_helpers import SVC_FILES, TINY_FILES, TinyTemplate, make_tiny, numbered, snapshot
 from .conftest import git
 
 SCENARIOS = int(os.environ.get("KIT_UPDATE_SCENARIOS", "200"))
@@ -216,3 +222,180 @@ def test_one_scenario_in_process(seed: int, tmp_path: Path) -> None:
 
     assert main(["new", "svc" if two else "base", str(pristine), "--defaults", "--source", str(template.path)]) == 0
     assert _scenario(seed, template, pristine, root, two) is None
+
+
+# --- the same, with a SIGKILL at a random moment and a live database ------------------------------
+
+KILL_SCENARIOS = int(os.environ.get("KIT_KILL_SCENARIOS", "200"))
+GITIGNORE = ".venv/\n.env\nvar/\n"
+
+
+@dataclass
+class Database:
+    """A running service's SQLite database in ``var/`` (WAL mode), written while kit update runs."""
+
+    path: Path
+    written: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def write_until_stopped(self) -> None:
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("CREATE TABLE IF NOT EXISTS submission (id INTEGER PRIMARY KEY, body TEXT)")
+            connection.commit()
+            while not self.stop.is_set():
+                self.written += 1
+                connection.execute("INSERT INTO submission (body) VALUES (?)", (f"application {self.written}",))
+                connection.commit()
+                time.sleep(0.005)
+        connection.close()
+
+    def rows(self) -> int:
+        with sqlite3.connect(self.path) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            count = int(connection.execute("SELECT count(*) FROM submission").fetchone()[0])
+        connection.close()
+        return count
+
+
+def _ignored_state(project: Path) -> dict[str, bytes]:
+    return {path.relative_to(project).as_posix(): path.read_bytes()
+            for path in [*sorted((project / ".venv").rglob("*")), project / ".env"] if path.is_file()}
+
+
+def _prepared(seed: int, rng: random.Random, template: TinyTemplate, pristine: Path, project: Path, *,
+              two_layers: bool) -> tuple[str, Expectation]:
+    """A random release of the template and random committed local work, plus local state."""
+    files = {**BASE_FILES, **(LAYER_FILES if two_layers else {})}
+    git(template.path, "checkout", "-q", "--detach", "v1.0.0")
+    notes: list[str] = []
+    template_adds = _change_template(template, rng, files, seed, notes)
+    tag = f"v2.{seed}.0"
+    template.release(tag)
+    shutil.copytree(pristine, project, symlinks=True)
+    expect = Expectation(description=notes)
+    _change_project(project, rng, files, template_adds=template_adds, seed=seed, expect=expect)
+    (project / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--allow-empty", "-m", "local work")
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "python").write_bytes(bytes(range(256)) * 4)
+    (project / ".env").write_text(f"SECRET=seed-{seed}\n", encoding="utf-8")
+    (project / "var").mkdir()
+    return tag, expect
+
+
+def _recover(project: Path, tag: str, then: str) -> str | None:
+    """After the kill: rerun the update (then abort it) or abort at once; what went wrong, or None."""
+    from kitcli._errors import UserError
+    from kitcli.commands.update import UpdateOptions, abort, update
+
+    marker = project / ".git" / "kit-update.json"
+    if then == "rerun":
+        begun = marker.exists()
+        try:
+            result = update(UpdateOptions(project=project, to=tag))
+        except UserError:
+            if not begun:
+                return "the rerun was refused although no update had begun"
+        else:
+            if begun and result.action != "up-to-date":
+                return "the rerun went ahead over an interrupted or uncommitted update"
+            marked = _marked(project)
+            if (result.exit_code == 3) != bool(marked):
+                return f"exit code {result.exit_code} but conflict markers in {marked}"
+    if marker.exists():
+        abort(project)
+    return None
+
+
+def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, two_layers: bool,
+                   duration: float, phases: dict[str, int]) -> str | None:
+    """One killed update; return a description of what went wrong, or None. *phases* counts
+    where the kill landed: before the update began, while it ran, after it finished."""
+    rng = random.Random(seed * 7919)
+    project = work / f"k{seed}"
+    tag, expect = _prepared(seed, rng, *layer, project, two_layers=two_layers)
+    ignored = _ignored_state(project)
+    before = snapshot(project)
+    database = Database(project / "var" / "service.db")
+    writer = threading.Thread(target=database.write_until_stopped)
+    writer.start()
+    delay = rng.uniform(0.0, duration * 1.2)
+    then = rng.choice(("abort", "rerun"))
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project), "--to", tag],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        marker = project / ".git" / "kit-update.json"
+        phase = json.loads(marker.read_text(encoding="utf-8"))["state"] if marker.exists() else "not begun"
+        phases[phase] = phases.get(phase, 0) + 1
+        found = _recover(project, tag, then)
+    except Exception as error:  # any exception is a finding of this test
+        found = f"{type(error).__name__}: {error}"
+    finally:
+        database.stop.set()
+        writer.join()
+    if found is None:
+        after = snapshot(project)
+        differing = sorted(k for k in before.keys() | after.keys()
+                           if before.get(k) != after.get(k) and not k.startswith("var/"))
+        if differing:
+            found = f"not restored byte for byte: {differing}"
+        elif _ignored_state(project) != ignored:
+            found = "ignored files (.venv, .env) changed"
+        elif database.rows() != database.written:
+            found = f"the database lost {database.written - database.rows()} of {database.written} submissions"
+    if found is not None:
+        return f"kill seed {seed} (after {delay:.2f}s, then {then}; {'; '.join(expect.description)}): {found}"
+    shutil.rmtree(project)
+    return None
+
+
+def _kill_worker(args: tuple[list[int], str]) -> tuple[list[str], dict[str, int]]:
+    seeds, root_text = args
+    root = Path(root_text)
+    from kitcli.cli import main
+
+    layers = {}
+    for two in (False, True):
+        template = make_tiny(root / f"template-{two}", svc=two)
+        pristine = root / f"pristine-{two}"
+        assert main(["new", "svc" if two else "base", str(pristine), "--defaults", "--source", str(template.path)]) == 0
+        layers[two] = (template, pristine)
+    # How long one update takes on this machine, so that the kills spread over all of it.
+    template, pristine = layers[True]
+    timed = root / "timed"
+    shutil.copytree(pristine, timed, symlinks=True)
+    template.write("ci.yml", numbered("ci") + "timed\n")
+    template.release("v1.9.0")
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "kitcli", "update", str(timed), "--to", "v1.9.0"], check=True,
+                   capture_output=True)
+    duration = time.monotonic() - started
+    failures = []
+    phases: dict[str, int] = {}
+    for seed in seeds:
+        two = seed % 2 == 0
+        failure = _kill_scenario(seed, layers[two], root, two_layers=two, duration=duration, phases=phases)
+        if failure:
+            failures.append(failure)
+    return failures, phases
+
+
+def test_killed_updates_lose_nothing(tmp_path: Path) -> None:
+    """SIGKILL at a random moment of kit update, a database written all the while, then --abort
+    or a rerun: no byte of local work lost, tracked files restored byte for byte."""
+    seeds = list(range(1, KILL_SCENARIOS + 1))
+    chunks = [(seeds[i::WORKERS], str(tmp_path / f"worker{i}")) for i in range(WORKERS)]
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
+        results = pool.map(_kill_worker, chunks)
+    failures = [failure for chunk, _ in results for failure in chunk]
+    phases = {phase: sum(counts.get(phase, 0) for _, counts in results) for phase in ("not begun", "running",
+                                                                                       "finished")}
+    assert sum(phases.values()) == len(seeds)
+    if len(seeds) >= 50:  # the kills must land in every phase, or the test proves less than it says
+        assert all(phases.values()), phases
+    assert not failures, f"{len(failures)} of {len(seeds)} scenarios failed:\n" + "\n".join(failures[:10])
