@@ -312,3 +312,43 @@ def test_fleet_status_reports_a_broken_project_as_an_error_row(damage: str, reas
     assert table[0].split()[-2:] == ["STATUS", "PATH"]
     assert table[1].split()[-2:] == ["error", str(project)]
     assert reason in table[2]
+
+
+def test_next_run_sweeps_scratch_left_by_a_killed_run(tiny: TinyTemplate, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch_tmp))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = scratch_tmp / f"kit-new-0a1b2c3d-{dead.pid}-x7"
+    (leftover / "copier._vcs.clone.abc").mkdir(parents=True)
+    (leftover / ".kit-owner").write_text(f"{dead.pid} 1", encoding="ascii")
+    not_ours = scratch_tmp / "kit-something-else"
+    not_ours.mkdir()  # no owner stamp: left alone
+    alive = scratch_tmp / f"kit-update-0a1b2c3d-{os.getpid()}-y8"
+    alive.mkdir()
+    from kitcli import _scratch
+
+    (alive / ".kit-owner").write_text(_scratch._own_stamp(), encoding="ascii")
+    assert kit("new", "base", str(tmp_path / "p"), "--defaults", "--source", str(tiny.path)) == 0
+    assert sorted(path.name for path in scratch_tmp.iterdir()) == sorted([not_ours.name, alive.name])
+
+
+def test_killed_update_leaves_no_template_clone_in_tmpdir(tiny: TinyTemplate, tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    assert kit("new", "base", str(project), "--defaults", "--source", str(tiny.path)) == 0
+    for n in range(20):
+        tiny.write(f"machinery/many/file{n}.py", numbered(f"# {n}"))
+    tiny.release("v1.1.0")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    marker = project / ".git" / "kit-update.json"
+    process = _kit_process("update", str(project), env={**os.environ, "TMPDIR": str(scratch_tmp)})
+    assert _wait_until(lambda: marker.exists() or process.poll() is not None, 60)
+    time.sleep(0.05)
+    process.kill()
+    process.communicate()
+    assert _wait_until(lambda: not any(scratch_tmp.iterdir())), sorted(p.name for p in scratch_tmp.iterdir())
+    assert kit("update", str(project), "--abort") == 0

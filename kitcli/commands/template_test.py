@@ -28,17 +28,15 @@ import hashlib
 import importlib
 import multiprocessing
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _answers, _copier, _git, _render, _source, _templateset
+from .. import _answers, _copier, _git, _render, _scratch, _source, _templateset
 from .._errors import EXIT_FINDINGS, EXIT_OK, KitError, UserError
 
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -211,17 +209,15 @@ def _previous_release(source: _source.Source) -> str | None:
 
 
 def _run(spec: _Spec) -> Case:
-    scratch = Path(tempfile.mkdtemp(prefix="kit-template-test-"))
     steps: list[Step] = []
-    try:
-        if spec.kind == "matrix":
-            _matrix_case(spec, scratch / "project", steps)
-        else:
-            _update_case(spec, scratch / "project", steps)
-    except KitError as error:
-        steps.append(Step("error", "failed", str(error)))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with _scratch.guarded("template-test") as scratch:
+        try:
+            if spec.kind == "matrix":
+                _matrix_case(spec, scratch.root / "project", steps)
+            else:
+                _update_case(spec, scratch.root / "project", steps)
+        except KitError as error:
+            steps.append(Step("error", "failed", str(error)))
     return Case(template=spec.template or "(template)", name=spec.name, kind=spec.kind,
                 data=dict(spec.data), steps=tuple(steps))
 

@@ -25,13 +25,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _answers, _copier, _git, _lock, _render, _source, _templateset, _validate
+from .. import _answers, _copier, _git, _lock, _render, _scratch, _source, _templateset, _validate
 from .._answers import Answers
 from .._errors import EXIT_CONFLICTS, EXIT_OK, UserError
 
@@ -172,7 +171,8 @@ def _update(project: Path, options: UpdateOptions) -> UpdateResult:
     if marker is not None:
         # The previous update finished and its result is committed: nothing left to abort.
         _marker_path(project).unlink(missing_ok=True)
-    return _apply(project, head, steps, changes, commit=options.commit)
+    with _scratch.guarded("update"):  # Copier's template clones: removed even if this is killed
+        return _apply(project, head, steps, changes, commit=options.commit)
 
 
 def abort(project: Path) -> UpdateResult:
@@ -403,14 +403,11 @@ def _apply(project: Path, head: str, steps: list[_Step], changes: tuple[LayerCha
 
 def _dry_run(project: Path, steps: list[_Step], changes: tuple[LayerChange, ...]) -> UpdateResult:
     """Run the same update in a throw-away clone; the project is only read."""
-    scratch = Path(tempfile.mkdtemp(prefix="kit-update-dry-run-"))
-    try:
-        clone = scratch / project.name
-        _git.run(scratch, "clone", "--quiet", "--shared", "--no-checkout", str(project), str(clone))
+    with _scratch.guarded("update-dry-run") as scratch:
+        clone = scratch.root / project.name
+        _git.run(scratch.root, "clone", "--quiet", "--shared", "--no-checkout", str(project), str(clone))
         _git.run(clone, "checkout", "--quiet", "--detach", _head(project))
         result = _apply(clone, _head(clone), steps, changes, commit=False)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return UpdateResult(
         project=project, action="dry-run", layers=result.layers, files=result.files,
         conflicts=result.conflicts, warnings=result.warnings,
