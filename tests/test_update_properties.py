@@ -37,6 +37,7 @@ SCENARIOS = int(os.environ.get("KIT_UPDATE_SCENARIOS", "200"))
 WORKERS = 2
 TWO_LAYERS_EVERY = 5
 MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
+GITIGNORE = ".venv/\n.env\nvar/\n"
 
 # project path -> (layer, path of the template file)
 BASE_FILES = {name.removesuffix(".jinja"): ("base", name) for name in TINY_FILES}
@@ -128,24 +129,39 @@ def _marked(project: Path) -> list[str]:
     return sorted(found)
 
 
-def _scenario(seed: int, template: TinyTemplate, pristine: Path, work: Path, two_layers: bool) -> str | None:  # noqa: PLR0911
-    """Run one scenario; return a description of what went wrong, or None."""
-    from kitcli.commands.update import UpdateOptions, abort, update
-
-    rng = random.Random(seed)
+def _prepared(seed: int, rng: random.Random, template: TinyTemplate, pristine: Path, project: Path, *,
+              two_layers: bool, local_state: bool = False) -> tuple[str, Expectation]:
+    """A random release of the template and random committed local work (with *local_state*:
+    ignored ``.venv``, ``.env`` and ``var/`` as a running service has them)."""
     files = {**BASE_FILES, **(LAYER_FILES if two_layers else {})}
     git(template.path, "checkout", "-q", "--detach", "v1.0.0")
     notes: list[str] = []
     template_adds = _change_template(template, rng, files, seed, notes)
     tag = f"v2.{seed}.0"
     template.release(tag)
-
-    project = work / f"p{seed}"
     shutil.copytree(pristine, project, symlinks=True)
     expect = Expectation(description=notes)
     _change_project(project, rng, files, template_adds=template_adds, seed=seed, expect=expect)
+    if local_state:
+        (project / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     git(project, "add", "-A")
     git(project, "commit", "-q", "--allow-empty", "-m", "local work")
+    if not local_state:
+        return tag, expect
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "python").write_bytes(bytes(range(256)) * 4)
+    (project / ".env").write_text(f"SECRET=seed-{seed}\n", encoding="utf-8")
+    (project / "var").mkdir()
+    return tag, expect
+
+
+def _scenario(seed: int, template: TinyTemplate, pristine: Path, work: Path, two_layers: bool) -> str | None:  # noqa: PLR0911
+    """Run one scenario; return a description of what went wrong, or None."""
+    from kitcli.commands.update import UpdateOptions, abort, update
+
+    rng = random.Random(seed)
+    project = work / f"p{seed}"
+    tag, expect = _prepared(seed, rng, template, pristine, project, two_layers=two_layers)
     before = snapshot(project)
 
     def problem(text: str) -> str:
@@ -180,18 +196,23 @@ def _scenario(seed: int, template: TinyTemplate, pristine: Path, work: Path, two
     return None
 
 
-def _worker(args: tuple[list[int], str]) -> list[str]:
-    seeds, root_text = args
-    root = Path(root_text)
+def _layers(root: Path) -> dict[bool, tuple[TinyTemplate, Path]]:
+    """A tiny template and a project generated from it at v1.0.0, with one layer and with two."""
+    from kitcli.cli import main
+
     layers = {}
     for two in (False, True):
         template = make_tiny(root / f"template-{two}", svc=two)
         pristine = root / f"pristine-{two}"
-        from kitcli.cli import main
-
-        assert main(["new", "svc" if two else "base", str(pristine), "--defaults",
-                     "--source", str(template.path)]) == 0
+        assert main(["new", "svc" if two else "base", str(pristine), "--defaults", "--source", str(template.path)]) == 0
         layers[two] = (template, pristine)
+    return layers
+
+
+def _worker(args: tuple[list[int], str]) -> list[str]:
+    seeds, root_text = args
+    root = Path(root_text)
+    layers = _layers(root)
     failures = []
     for seed in seeds:
         two = seed % TWO_LAYERS_EVERY == 0
@@ -227,7 +248,6 @@ def test_one_scenario_in_process(seed: int, tmp_path: Path) -> None:
 # --- the same, with a SIGKILL at a random moment and a live database ------------------------------
 
 KILL_SCENARIOS = int(os.environ.get("KIT_KILL_SCENARIOS", "200"))
-GITIGNORE = ".venv/\n.env\nvar/\n"
 
 
 @dataclass
@@ -263,28 +283,6 @@ def _ignored_state(project: Path) -> dict[str, bytes]:
             for path in [*sorted((project / ".venv").rglob("*")), project / ".env"] if path.is_file()}
 
 
-def _prepared(seed: int, rng: random.Random, template: TinyTemplate, pristine: Path, project: Path, *,
-              two_layers: bool) -> tuple[str, Expectation]:
-    """A random release of the template and random committed local work, plus local state."""
-    files = {**BASE_FILES, **(LAYER_FILES if two_layers else {})}
-    git(template.path, "checkout", "-q", "--detach", "v1.0.0")
-    notes: list[str] = []
-    template_adds = _change_template(template, rng, files, seed, notes)
-    tag = f"v2.{seed}.0"
-    template.release(tag)
-    shutil.copytree(pristine, project, symlinks=True)
-    expect = Expectation(description=notes)
-    _change_project(project, rng, files, template_adds=template_adds, seed=seed, expect=expect)
-    (project / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "--allow-empty", "-m", "local work")
-    (project / ".venv" / "bin").mkdir(parents=True)
-    (project / ".venv" / "bin" / "python").write_bytes(bytes(range(256)) * 4)
-    (project / ".env").write_text(f"SECRET=seed-{seed}\n", encoding="utf-8")
-    (project / "var").mkdir()
-    return tag, expect
-
-
 def _recover(project: Path, tag: str, then: str) -> str | None:
     """After the kill: rerun the update (then abort it) or abort at once; what went wrong, or None."""
     from kitcli._errors import UserError
@@ -315,7 +313,7 @@ def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, t
     where the kill landed: before the update began, while it ran, after it finished."""
     rng = random.Random(seed * 7919)
     project = work / f"k{seed}"
-    tag, expect = _prepared(seed, rng, *layer, project, two_layers=two_layers)
+    tag, expect = _prepared(seed, rng, *layer, project, two_layers=two_layers, local_state=True)
     ignored = _ignored_state(project)
     before = snapshot(project)
     database = Database(project / "var" / "service.db")
@@ -357,14 +355,7 @@ def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, t
 def _kill_worker(args: tuple[list[int], str]) -> tuple[list[str], dict[str, int]]:
     seeds, root_text = args
     root = Path(root_text)
-    from kitcli.cli import main
-
-    layers = {}
-    for two in (False, True):
-        template = make_tiny(root / f"template-{two}", svc=two)
-        pristine = root / f"pristine-{two}"
-        assert main(["new", "svc" if two else "base", str(pristine), "--defaults", "--source", str(template.path)]) == 0
-        layers[two] = (template, pristine)
+    layers = _layers(root)
     # How long one update takes on this machine, so that the kills spread over all of it.
     template, pristine = layers[True]
     timed = root / "timed"

@@ -574,6 +574,12 @@ def _restore(project: Path, head: str, empty_before: Iterable[str] = ()) -> None
     """
     _git.run(project, "reset", "-q", "--hard", head)
     added = [path for path in _git.run(project, "ls-files", "-z", "--others", "--exclude-standard").split("\0") if path]
+    _remove_added(project, added, empty_before)
+
+
+def _remove_added(project: Path, added: Iterable[str], empty_before: Iterable[str]) -> None:
+    """Remove the paths an update added (and the directories they leave empty); bring back the
+    empty directories it removed."""
     for relpath in added:
         target = project / relpath
         if target.is_dir() and not target.is_symlink():
@@ -631,17 +637,7 @@ def _restore_written(project: Path, head: str, written: Mapping[str, str | None]
     restore = [relpath for relpath, before in head_state.items() if before is not None]
     if restore:
         _git_stdin(project, "\0".join(restore), "checkout", head, "--pathspec-from-file=-", "--pathspec-file-nul")
-    for relpath, before in head_state.items():
-        if before is None:
-            target = project / relpath
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    target.unlink()
-            _remove_empty_parents(project, target.parent)
-    for relpath in empty_before:
-        (project / relpath).mkdir(parents=True, exist_ok=True)
+    _remove_added(project, [relpath for relpath, before in head_state.items() if before is None], empty_before)
 
 
 def _head_fingerprint(project: Path, head: str, relpath: str) -> str | None:
