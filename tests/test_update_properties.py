@@ -20,9 +20,8 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -293,9 +292,9 @@ def _recover(project: Path, tag: str, then: str) -> str | None:
         begun = marker.exists()
         try:
             result = update(UpdateOptions(project=project, to=tag))
-        except UserError:
+        except UserError as error:
             if not begun:
-                return "the rerun was refused although no update had begun"
+                return f"the rerun was refused although no update had begun: {error}"
         else:
             if begun and result.action != "up-to-date":
                 return "the rerun went ahead over an interrupted or uncommitted update"
@@ -305,6 +304,28 @@ def _recover(project: Path, tag: str, then: str) -> str | None:
     if marker.exists():
         abort(project)
     return None
+
+
+def _forked_update(project: Path, tag: str) -> tuple[int, int]:
+    """A child process, forked from this worker (the kit and Copier already imported, so it
+    starts in a millisecond), that runs `kit update` once it reads from the returned pipe."""
+    from kitcli.cli import main
+
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        try:
+            os.close(go_write)
+            os.read(go_read, 2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            code = main(["update", str(project), "--to", tag])
+        finally:
+            os._exit(code)
+    os.close(go_read)
+    return pid, go_write
 
 
 def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, two_layers: bool,
@@ -318,21 +339,33 @@ def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, t
     before = snapshot(project)
     database = Database(project / "var" / "service.db")
     writer = threading.Thread(target=database.write_until_stopped)
-    writer.start()
-    delay = rng.uniform(0.0, duration * 1.2)
+    # One kill in five early (before or as the update begins), the others anywhere in it.
+    delay = duration * (rng.uniform(0.0, 0.1) if rng.random() < 0.2 else rng.uniform(0.0, 1.2))
     then = rng.choice(("abort", "rerun"))
+    pid, go = _forked_update(project, tag)  # before the writer thread starts: fork no threads
+    writer.start()
     try:
-        process = subprocess.Popen([sys.executable, "-m", "kitcli", "update", str(project), "--to", tag],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.write(go, b"go")
+        os.close(go)
         time.sleep(delay)
-        process.kill()
-        process.wait()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
         marker = project / ".git" / "kit-update.json"
         phase = json.loads(marker.read_text(encoding="utf-8"))["state"] if marker.exists() else "not begun"
         phases[phase] = phases.get(phase, 0) + 1
         found = _recover(project, tag, then)
     except Exception as error:  # any exception is a finding of this test
         found = f"{type(error).__name__}: {error}"
+        import glob  # DEBUG
+        holders = []
+        for fd in glob.glob("/proc/*/fd/*"):
+            try:
+                if os.readlink(fd).endswith("kit.lock"):
+                    pid_ = fd.split("/")[2]
+                    holders.append((pid_, Path(f"/proc/{pid_}/cmdline").read_bytes()[:200]))
+            except OSError:
+                pass
+        found += f" HOLDERS {holders}"
     finally:
         database.stop.set()
         writer.join()
@@ -362,10 +395,13 @@ def _kill_worker(args: tuple[list[int], str]) -> tuple[list[str], dict[str, int]
     shutil.copytree(pristine, timed, symlinks=True)
     template.write("ci.yml", numbered("ci") + "timed\n")
     template.release("v1.9.0")
+    pid, go = _forked_update(timed, "v1.9.0")
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "kitcli", "update", str(timed), "--to", "v1.9.0"], check=True,
-                   capture_output=True)
+    os.write(go, b"go")
+    os.close(go)
+    _, status = os.waitpid(pid, 0)
     duration = time.monotonic() - started
+    assert os.waitstatus_to_exitcode(status) == 0
     failures = []
     phases: dict[str, int] = {}
     for seed in seeds:

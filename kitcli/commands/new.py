@@ -246,9 +246,9 @@ def new(options: NewOptions) -> NewResult:
     # in scratch space that a reaper removes even if this process is killed.
     anchor = dest.parent if dest.is_dir() else _existing_ancestor(dest)[0]  # where scratch may be staged
     lock_file = _lock_file(dest)
-    with (
-        _lock.hold(lock_file, command="kit new", subject=dest),
+    with (  # the reaper first: it must be watching before the lock file exists
         _scratch.guarded("new", beside=anchor, locks=[lock_file]) as scratch,
+        _lock.hold(lock_file, command="kit new", subject=dest),
     ):
         check_destination(dest)  # again: another kit new may have finished meanwhile
         work = scratch.root / dest.name
