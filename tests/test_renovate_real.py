@@ -129,7 +129,6 @@ def test_real_renovate_updates_each_layer_of_a_service_in_its_own_branch(
     code, log = renovate.run_local(project, home=home, work=work)
     assert code == 0, f"renovate exited {code}; log in {work}"
     branches = proposed_branches(log, kit_url)
-    assert len(branches) == 2, f"both layers in one branch: {sorted(branches)}"
 
     # 2. Renovate's branch step for these upgrades, one fresh clone per branch as on a platform
     request = {
@@ -138,6 +137,11 @@ def test_real_renovate_updates_each_layer_of_a_service_in_its_own_branch(
                      for index, (name, upgrades) in enumerate(sorted(branches.items()))],
     }
     results = renovate.branch_step(request, home=home, work=work)
+    errors = {r["branchName"]: [e["stderr"].strip().splitlines()[-1:] for e in r.get("artifactErrors", [])]
+              for r in results}
+    assert len(branches) == 2, (
+        f"{sum(len(u) for u in branches.values())} answers files in {len(branches)} branch(es) {sorted(branches)}; "
+        f"artifact errors of Renovate's branch step: {errors}")
     checkout = tmp_path / "review"
     git(tmp_path, "clone", "-q", str(forge / "hundesteuer.git"), str(checkout))
     for result in results:
