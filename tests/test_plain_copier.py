@@ -120,3 +120,28 @@ def test_readme_plain_copier_lines_work_without_a_terminal(
     assert (project / "docs" / "neu-v1.1.0.md").is_file() == (template == "ozg-service")
     assert git(project, "status", "--porcelain") == ""
     assert len(git(project, "log", "--format=%s").splitlines()) == 1 + len(layers)
+
+
+def test_the_kit_readme_plain_copier_lines_work_without_a_terminal(template_repo: TemplateRepo,
+                                                                   tmp_path: Path) -> None:
+    """The kit's own README block, run as one script with only the URL pointed at a local bare copy."""
+    from .conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("The templates work without the kit, too", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert "copier update --defaults --skip-answered -a .copier-answers.base.yml" in block
+    bare = tmp_path / "kommunal-kit.git"
+    git(tmp_path, "clone", "-q", "--bare", str(template_repo.path), str(bare))
+    template_repo.write("templates/base/project/HINWEISE.md", "Neu in v1.1.0.\n")
+    template_repo.release("v1.1.0")
+    git(template_repo.path, "push", "-q", "--tags", str(bare), "HEAD:main")
+    script = block.replace("https://gitlab.example.org/kommunal-kit.git", bare.as_uri())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-ec", script], cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path / "my-project"
+    assert answers(project, "base")["_commit"] == "v1.1.0"
+    assert answers(project, "base")["_src_path"] == bare.as_uri()
+    assert (project / "HINWEISE.md").is_file()
+    assert git(project, "status", "--porcelain") == ""
