@@ -300,6 +300,8 @@ CASES = [
                  ERROR, id="KIT604-relative-src-path"),
     pytest.param(B, write(".copier-answers.base.yml", "_src_path: [\n"), "KIT604", ERROR,
                  id="KIT604-corrupt-answers"),
+    pytest.param(S, append("README.md", "<<<<<<< before updating\nalt\n=======\nneu\n>>>>>>> after updating\n"),
+                 "KIT605", ERROR, id="KIT605-conflict-markers-in-seeded-file"),
     pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: "), "KIT604",
                  ERROR, id="KIT604-absolute-path"),
     pytest.param(B, replace(".copier-answers.base.yml", "_src_path: file://", "_src_path: git@example.org:"),

@@ -101,3 +101,28 @@ def test_plain_copier_works_after_kit_update(template_repo: TemplateRepo, tmp_pa
     git(project, "commit", "-qm", "copier: ozg-service v1.2.0")
     assert recorded(project, "base") == recorded(project, "ozg-service") == "v1.2.0"
     kit_agrees(project, capsys)
+
+
+def test_conflict_markers_renovate_commits_fail_the_ci_check(template_repo: TemplateRepo, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Renovate commits what Copier leaves, markers included; the CI job's `kit check` fails on them."""
+    project = tmp_path / "projekt"
+    assert main(["new", "base", str(project), "-m", "nuernberg", "--defaults",
+                 "--source", str(template_repo.path)]) == 0
+    contributing = "templates/base/project/CONTRIBUTING.md"
+    first = (template_repo.path / contributing).read_text(encoding="utf-8").splitlines()[0]
+    template_repo.write(contributing, (template_repo.path / contributing).read_text(encoding="utf-8")
+                        .replace(first, "# Mitwirken (neu in v1.1.0)", 1))
+    template_repo.release("v1.1.0")
+    text = (project / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    (project / "CONTRIBUTING.md").write_text(text.replace(first, "# Mitwirken am Projekt", 1), encoding="utf-8")
+    git(project, "commit", "-qam", "CONTRIBUTING.md: eigener Titel")
+    renovate(project, ".copier-answers.base.yml", "v1.1.0")
+    assert "<<<<<<< before updating" in (project / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "Renovate: update base to v1.1.0")
+    capsys.readouterr()
+    assert main(["check", str(project), "--select", "KIT605"]) == 1
+    out = capsys.readouterr().out
+    assert "CONTRIBUTING.md (line 1)" in out
+    assert "delete the <<<<<<< / ======= / >>>>>>> lines and commit" in out

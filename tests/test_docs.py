@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -187,3 +188,11 @@ def test_docs_check_exits_1_and_names_stale_pages(
     assert "stale: docs/reference/cli.md" in capsys.readouterr().err
     monkeypatch.setattr(_docs, "stale_pages", lambda root=REPO_ROOT: [])
     assert _docs.main(["--check"]) == 0
+
+
+def test_coordinators_page_shows_the_shipped_renovate_json() -> None:
+    """The central-Renovate page quotes base's renovate.json; it must be the file that ships."""
+    page = (REPO_ROOT / "docs" / "coordinators" / "renovate.md").read_text(encoding="utf-8")
+    shown = page.split("```json\n", 1)[1].split("```", 1)[0]
+    shipped = (REPO_ROOT / "templates" / "base" / "project" / "renovate.json").read_text(encoding="utf-8")
+    assert json.loads(shown) == json.loads(shipped)

@@ -194,3 +194,62 @@ class AnswersFilesUsable(Rule):
             first = problems[0].split(":", 1)[0]
             return failed("; ".join(problems), first)
         return passed()
+
+
+CONFLICT_START_RE = re.compile(rb"^<{7}(?: |$)")
+CONFLICT_END_RE = re.compile(rb"^>{7}(?: |$)")
+MAX_SCANNED_BYTES = 2_000_000
+
+
+def conflict_marker_line(path: Path) -> int | None:
+    """The line of the first conflict marker block in *path* (a start marker with an end marker
+    after it), or None; binary and very large files are not read."""
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_SCANNED_BYTES:
+            return None
+        content = path.read_bytes()
+    except OSError:
+        return None
+    if b"\0" in content:
+        return None
+    start = None
+    for number, line in enumerate(content.splitlines(), start=1):
+        if start is None and CONFLICT_START_RE.match(line):
+            start = number
+        elif start is not None and CONFLICT_END_RE.match(line):
+            return start
+    return None
+
+
+@register
+class NoConflictMarkers(Rule):
+    """No file holds conflict markers from a template update.
+
+    `copier update` writes conflicts as inline markers (`<<<<<<< before updating`,
+    `=======`, `>>>>>>> after updating`), exits with 0 and records the new version anyway.
+    Renovate's copier manager commits whatever Copier left into its branch, markers included:
+    merged, they break the service or silently keep both versions of a text. The kit's CI job
+    `kit-check` runs this rule on every merge request, so such a branch cannot pass unnoticed.
+
+    **How to fix:** in each file the message names, keep the lines that are right (often both
+    sides, combined), delete the three marker lines, and commit on the same branch (for a
+    Renovate merge request: check out its branch). `kit update` locally does the same update
+    and stops with exit 3 at the conflicts it leaves.
+    """
+
+    code = "KIT605"
+    family = FAMILY
+
+    def check(self, project: ProjectContext) -> Outcome:
+        reason = _kit_or_reason(project)
+        if reason:
+            return reason
+        found = [(relpath, line) for relpath in project.files
+                 if (line := conflict_marker_line(project.path(relpath))) is not None]
+        if not found:
+            return passed()
+        listed = ", ".join(f"{relpath} (line {line})" for relpath, line in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        return failed(
+            f"conflict markers from a template update in {listed}{more}: keep the right lines, delete the "
+            "<<<<<<< / ======= / >>>>>>> lines and commit on this branch", found[0][0])

@@ -8,6 +8,7 @@ its vendored schemas, so no network is needed).
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -380,6 +381,9 @@ def test_renovate_enables_the_copier_manager(render: Callable[..., Path]) -> Non
 
     assert config["copier"] == {"enabled": True}
     assert "enabledManagers" not in config
+    # one branch per answers file (issue 12; proven with the real Renovate in test_renovate_real.py)
+    assert {"matchManagers": ["copier"], "additionalBranchPrefix": "{{{packageFile}}}-"}.items() <= next(
+        rule for rule in config["packageRules"] if "additionalBranchPrefix" in rule).items()
     assert re.search(r"(^|/)\.copier-answers(\..+)?\.ya?ml", ANSWERS_FILE)
 
 
@@ -401,6 +405,31 @@ def test_gitlab_ci_jobs_and_stages(render: Callable[..., Path]) -> None:
     assert "kit update --commit" in script
     assert "KIT_UPDATE_TOKEN" in script
     assert "kit/template-update" in str(jobs["template-update"]["variables"])
+
+
+def test_kit_check_job_fails_on_committed_conflict_markers_and_says_how_to_resolve(
+    render: Callable[..., Path],
+) -> None:
+    """The job's script lines, run as GitLab runs them (one shell, stop at the first failure)."""
+    project = render()
+    kit = yaml.safe_load((project / ".gitlab/kit.gitlab-ci.yml").read_text(encoding="utf-8"))
+    script = kit["kit-check"]["script"]
+    assert "kit check . --select KIT605" in script
+    readme = project / "CONTRIBUTING.md"
+    readme.write_text(readme.read_text(encoding="utf-8")
+                      + "<<<<<<< before updating\nalt\n=======\nneu\n>>>>>>> after updating\n", encoding="utf-8")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "Renovate: update base"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    env_path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    done = subprocess.run(["bash", "-ec", "\n".join(script)], cwd=project, capture_output=True, text=True,
+                          check=False, env={**os.environ, "PATH": env_path})
+    assert done.returncode != 0
+    assert "KIT605" in done.stdout
+    assert "CONTRIBUTING.md (line" in done.stdout
+    assert "delete the <<<<<<< / ======= / >>>>>>> lines and commit" in done.stdout
+    workflow = yaml.safe_load((project / ".github/workflows/kit.yml").read_text(encoding="utf-8"))
+    runs = [step.get("run", "") for step in workflow["jobs"]["kit-check"]["steps"]]
+    assert "kit check . --select KIT605" in runs
 
 
 def test_github_update_job_has_write_permissions_only_where_needed(
