@@ -356,16 +356,6 @@ def _kill_scenario(seed: int, layer: tuple[TinyTemplate, Path], work: Path, *, t
         found = _recover(project, tag, then)
     except Exception as error:  # any exception is a finding of this test
         found = f"{type(error).__name__}: {error}"
-        import glob  # DEBUG
-        holders = []
-        for fd in glob.glob("/proc/*/fd/*"):
-            try:
-                if os.readlink(fd).endswith("kit.lock"):
-                    pid_ = fd.split("/")[2]
-                    holders.append((pid_, Path(f"/proc/{pid_}/cmdline").read_bytes()[:200]))
-            except OSError:
-                pass
-        found += f" HOLDERS {holders}"
     finally:
         database.stop.set()
         writer.join()
