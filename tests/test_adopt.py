@@ -133,6 +133,8 @@ def test_service_is_adopted_from_its_data_files_without_any_difference(
     assert result["diff"]["files"] == []
     for name in (".copier-answers.base.yml", ".copier-answers.ozg-service.yml"):
         assert (project / name).read_bytes() == (generated / name).read_bytes()
+    # a local working tree as source: adopt says once that Renovate cannot update from it
+    assert len([w for w in result["warnings"] if "Renovate will not be able to update" in w]) == 1
 
 
 # --- a Java repository takes on the repository standards -------------------------------------
