@@ -15,13 +15,16 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import _git
+from . import _git, _scratch
 from ._errors import Busy
 
 LOCK_NAME = "kit.lock"
+DEAD_HOLDER_GRACE = 2.0
+"""Seconds to wait for a lock whose recorded holder is dead, before calling it busy."""
 _local = threading.local()
 
 
@@ -55,6 +58,7 @@ def hold(lock_file: Path, *, command: str, subject: object) -> Iterator[None]:
 
 
 def _acquire(lock_file: Path, *, command: str, subject: object) -> int:
+    deadline = time.monotonic() + DEAD_HOLDER_GRACE
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -62,6 +66,11 @@ def _acquire(lock_file: Path, *, command: str, subject: object) -> int:
         except BlockingIOError:
             pid, holder = _holder(fd)
             os.close(fd)
+            if pid is not None and not _scratch.owner_alive(str(pid)) and time.monotonic() < deadline:
+                # The holder was killed a moment ago, while a child it was starting still had
+                # the lock open between fork and exec: that ends in an instant.
+                time.sleep(0.02)
+                continue
             raise Busy(path=subject, pid=pid, command=holder or command) from None
         try:
             same = lock_file.stat().st_ino == os.fstat(fd).st_ino

@@ -136,17 +136,24 @@ for attempt in range(100):  # a git the kit started may outlive it for a moment 
         break
     time.sleep(0.1)
 for path in watched["locks"]:  # removed the way a holder removes it: only while holding it
-    try:
-        lock = os.open(path, os.O_RDWR)
-    except OSError:
-        continue
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.stat(path).st_ino == os.fstat(lock).st_ino:
-            os.unlink(path)
-    except OSError:
-        pass
-    os.close(lock)
+    for attempt in range(100):  # a child the kit was starting may hold it between fork and exec
+        try:
+            lock = os.open(path, os.O_RDWR)
+        except OSError:
+            break
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock)
+            time.sleep(0.05)
+            continue
+        try:
+            if os.stat(path).st_ino == os.fstat(lock).st_ino:
+                os.unlink(path)
+        except OSError:
+            pass
+        os.close(lock)
+        break
 """
 
 
