@@ -310,9 +310,10 @@ def _recover(project: Path, tag: str, then: str) -> str | None:
 
 
 def _unless_busy(run: Callable[[], T]) -> T:
-    """*run*, again after a moment while the lock is busy. Seen about once in 400 kills: for a
-    moment after the SIGKILL something still holds the killed kit's lock; the kit then refuses
-    with "in use" (exit 2), which is what it should do, and a second try succeeds."""
+    """*run*, again after a moment while the lock is busy. Seen about once in 400 kills before the
+    kit waited for locks of dead holders (`kitcli._lock.DEAD_HOLDER_GRACE`): for a moment after the
+    SIGKILL, a child the killed kit was starting still held its lock. The kit now waits for that;
+    this retry only keeps a machine that is slower still from failing the test."""
     from kitcli._errors import Busy
 
     for _ in range(20):
