@@ -205,7 +205,7 @@ def deliver_one(
 ) -> str:
     """Try to deliver one submission; return "delivered", "retry", "failed" or "skipped"."""
     now = time.time() if now is None else now
-    item = store.claim(reference, now, LEASE_SECONDS)
+    item = store.claim(reference, now, getattr(adapter, "lease_seconds", LEASE_SECONDS))
     if item is None:
         return "skipped"  # delivered already, or another worker holds it
     def save_state(state: Mapping[str, Any]) -> None:

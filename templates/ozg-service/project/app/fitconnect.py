@@ -123,6 +123,9 @@ class FitConnectAdapter:
         # "submitted", to simulate a crash between two stages.
         self.on_stage = on_stage or (lambda stage: None)
         self.http = httpx.Client(timeout=timeout)
+        # One delivery makes at most about a dozen requests (each may be repeated once after a
+        # 401); the worker's lease must outlast them, or a second worker could start the same one.
+        self.lease_seconds = max(120.0, 30 * timeout)
         self._token = ""
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
@@ -271,6 +274,10 @@ class FitConnectAdapter:
             return
         envelope = submission.envelope
         state: dict[str, Any] = dict(submission.state)
+        if state.get("stage") == DONE and state.get("lastEvent") == "reject-submission":
+            # Tried again by hand (--retry-failed) after the receiving side rejected it: the
+            # rejected submission is closed, so this is a new announcement.
+            state = {"rejectedSubmissionId": state["submissionId"]}
         metadata: Mapping[str, Any] = envelope["metadata"]
         data = envelope["data"]
         destination_id = str(envelope.get("destinationId") or "")
@@ -281,8 +288,9 @@ class FitConnectAdapter:
             raise DeliveryRejected("announce: kein LeiKa-Schlüssel (service.toml leika_key)")
 
         resumed = "submissionId" in state
+        key: jwk.JWK | None = None
         if not resumed:
-            self._encryption_key(destination_id)  # active, and a usable key, before announcing
+            key = self._encryption_key(destination_id)  # active, with a usable key, first
             announced = self._request("announce", "POST", "/submissions", json={
                 "destinationId": destination_id,
                 "announcedAttachments": [],
@@ -301,7 +309,7 @@ class FitConnectAdapter:
             already = resumed and any(event["type"] == SUBMIT_EVENT
                                       for event in self._events(case_id, submission_id))
             if not already:
-                key = self._encryption_key(destination_id)
+                key = key or self._encryption_key(destination_id)
                 # The hash in the metadata is over exactly these bytes (see build_envelope).
                 data_bytes = json.dumps(data, ensure_ascii=False, sort_keys=True,
                                         separators=(",", ":")).encode()

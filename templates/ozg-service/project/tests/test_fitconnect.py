@@ -205,6 +205,29 @@ def test_a_rejected_submission_fails_with_the_problem_type(
         assert "Mustermann" not in str(record.__dict__)
 
 
+def test_retrying_a_rejected_submission_announces_it_anew(
+    settings: Settings, fake: FakeZustelldienst
+) -> None:
+    fake.reject = True
+    store = stored(settings)
+    run(store, adapter_for(fake), settings)
+    rejected = store.delivery_state(REFERENCE)["submissionId"]
+    fake.reject = False
+    assert store.retry_failed(time.time()) == 1
+    run(store, adapter_for(fake), settings)
+    assert store.status(REFERENCE) == (DELIVERED, 1)
+    assert len(fake.announced) == 2
+    assert fake.submit_count == 2
+    state = store.delivery_state(REFERENCE)
+    assert state["rejectedSubmissionId"] == rejected
+    assert state["submissionId"] != rejected
+    assert state["lastEvent"] == "submit-submission"
+
+
+def test_the_lease_outlasts_the_requests_of_one_delivery(fake: FakeZustelldienst) -> None:
+    assert adapter_for(fake, timeout=30).lease_seconds >= 30 * 30
+
+
 def test_a_refused_announcement_logs_only_the_problem_type(
     settings: Settings, fake: FakeZustelldienst, caplog: pytest.LogCaptureFixture
 ) -> None:
