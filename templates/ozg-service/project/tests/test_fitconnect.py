@@ -9,7 +9,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,6 +278,51 @@ def test_a_crash_between_stages_resumes_and_submits_exactly_once(
     assert len(fake.announced) == 1
     assert fake.submit_count == 1
     assert fake.errors == []
+    assert fake.received[0].data == APPLICATION
+
+
+KILLED_WORKER = textwrap.dedent("""
+    import os, signal, sys
+    from app.delivery import deliver_pending
+    from app.fitconnect import FitConnectAdapter
+    from app.settings import Settings
+    from app.store import Store
+    from tests.fake_zustelldienst import CLIENT_ID, CLIENT_SECRET
+
+    database, url, stage = sys.argv[1:4]
+
+    def killed(reached):
+        if reached == stage:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    adapter = FitConnectAdapter(token_url=url + "/token", submission_url=url,
+                                client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                timeout=2.5, on_stage=killed)
+    deliver_pending(Store(database), adapter, Settings(environment="development"))
+    print("not killed", flush=True)
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+@pytest.mark.parametrize("stage", ["announced", "sent", "submitted"])
+def test_a_worker_killed_between_stages_is_resumed_once_its_lease_expires(
+    settings: Settings, fake: FakeZustelldienst, stage: str
+) -> None:
+    store = stored(settings)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, settings.effective_database_url, fake.url, stage],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert len(fake.announced) == 1
+    # The killed worker still holds the lease: nobody touches the submission until it expires.
+    adapter = adapter_for(fake)
+    assert store.due(time.time()) == []
+    deliver_pending(store, adapter, settings, time.time() + adapter.lease_seconds + 1)
+    assert store.status(REFERENCE) == (DELIVERED, 1)
+    assert len(fake.announced) == 1
+    assert fake.submit_count == 1
     assert fake.received[0].data == APPLICATION
 
 
