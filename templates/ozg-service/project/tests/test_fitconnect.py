@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -23,6 +24,7 @@ import pytest
 
 from app.delivery import build_envelope, deliver_pending, load_adapter
 from app.fitconnect import FitConnectAdapter
+from app.logs import JsonFormatter
 from app.settings import PROJECT_ROOT, Settings, SettingsError
 from app.store import DELIVERED, FAILED, PENDING, Store
 from tests.conftest import DATA, make_client, submit
@@ -251,6 +253,10 @@ def test_a_refused_announcement_logs_only_the_problem_type(
     problems = [r for r in caplog.records if getattr(r, "event", "") == "fit_connect_problem"]
     assert [r.problem_type for r in problems] == [  # type: ignore[attr-defined]
         "https://schema.fitko.de/fit-connect/submission-api/problems/request-body-invalid"]
+    line = json.loads(JsonFormatter().format(problems[0]))
+    assert line["stage"] == "announce"
+    assert line["status"] == 422
+    assert line["problem_type"].endswith("/request-body-invalid")
 
 
 class Crash(RuntimeError):
