@@ -22,8 +22,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,13 +40,32 @@ LEASE_SECONDS = 120
 MAX_BACKOFF_SECONDS = 3600
 
 
+def _ignore_state(state: Mapping[str, Any]) -> None:
+    del state
+
+
 @dataclass(frozen=True)
 class Submission:
-    """What an adapter receives: the reference number, the kind and the stored envelope."""
+    """What an adapter receives: the reference number, the kind and the stored envelope.
+
+    A staged adapter (FIT-Connect) also gets what it recorded in earlier attempts (``state``) and
+    ``save_state`` to record durably, in the outbox row, each stage it completes: after a crash
+    the next attempt resumes from there instead of sending the submission a second time.
+    """
 
     reference: str
     kind: str  # "application" or "accessibility-feedback"
     envelope: Mapping[str, Any]
+    state: Mapping[str, Any] = field(default_factory=dict)
+    save_state: Callable[[Mapping[str, Any]], None] = _ignore_state
+
+
+class DeliveryRejected(Exception):
+    """The receiving side definitely refused the submission: retrying would not help.
+
+    The worker marks it ``failed`` at once with this reason (which must hold no personal data);
+    ``python -m app.delivery --retry-failed`` tries again after the cause is fixed.
+    """
 
 
 class DeliveryAdapter(Protocol):
@@ -96,10 +115,15 @@ def load_adapter(settings: Settings) -> DeliveryAdapter:
     spec = settings.delivery_adapter
     if spec == "directory":
         return DirectoryAdapter(settings.outbox_dir)
+    if spec == "fit-connect":
+        from .fitconnect import FitConnectAdapter  # needs httpx and jwcrypto only when chosen
+
+        return FitConnectAdapter.from_settings(settings)
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise SettingsError(
-            f"SERVICE_DELIVERY_ADAPTER={spec!r}: erwartet 'directory' oder 'paket.modul:fabrik'."
+            f"SERVICE_DELIVERY_ADAPTER={spec!r}: erwartet 'directory', 'fit-connect' oder "
+            "'paket.modul:fabrik'."
         )
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
@@ -181,14 +205,18 @@ def deliver_one(
 ) -> str:
     """Try to deliver one submission; return "delivered", "retry", "failed" or "skipped"."""
     now = time.time() if now is None else now
-    item = store.claim(reference, now, LEASE_SECONDS)
+    item = store.claim(reference, now, getattr(adapter, "lease_seconds", LEASE_SECONDS))
     if item is None:
         return "skipped"  # delivered already, or another worker holds it
+    def save_state(state: Mapping[str, Any]) -> None:
+        store.save_delivery_state(reference, state)
+
     try:
-        adapter.deliver(Submission(item.reference, item.kind, item.payload))
+        adapter.deliver(Submission(item.reference, item.kind, item.payload,
+                                   item.delivery_state, save_state))
     except Exception as error:  # noqa: BLE001 - any adapter failure means: try again later
         attempts = item.attempts + 1
-        give_up = attempts >= settings.delivery_max_attempts
+        give_up = isinstance(error, DeliveryRejected) or attempts >= settings.delivery_max_attempts
         pause = min(settings.delivery_retry_seconds * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
         store.mark_attempt_failed(reference, f"{type(error).__name__}: {error}", now + pause,
                                   give_up=give_up)

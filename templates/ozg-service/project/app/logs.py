@@ -15,6 +15,8 @@ ALLOWED_KEYS = frozenset({
     "event", "method", "path", "status", "duration_ms", "reference", "kind", "adapter",
     "attempt", "error_type", "gave_up", "delivered", "retried", "page", "errors", "reason",
     "environment", "purged",
+    # FIT-Connect (app/fitconnect.py): stage names, ids and RFC 7807 problem types only
+    "stage", "problem_type", "submission_id", "last_event",
 })
 
 

@@ -53,6 +53,11 @@ class Settings:
     delivery_max_attempts: int = 10
     delivery_retry_seconds: int = 30
     delivery_interval: int = 60
+    fit_connect_token_url: str = ""
+    fit_connect_submission_url: str = ""
+    fit_connect_client_id: str = ""
+    fit_connect_client_secret: str = ""
+    fit_connect_timeout: float = 30.0
     max_body_bytes: int = 64 * 1024
     session_max_age: int = 3600
     kommune_file: Path = PROJECT_ROOT / "kommune.toml"
@@ -100,6 +105,16 @@ class Settings:
         elif production and len(secret_key) < 32:
             raise SettingsError("SERVICE_SECRET_KEY ist zu kurz; mindestens 32 Zeichen.")
         data_dir = Path(env.get("SERVICE_DATA_DIR", "") or PROJECT_ROOT / "var")
+        client_secret = env.get("SERVICE_FIT_CONNECT_CLIENT_SECRET", "")
+        secret_file = env.get("SERVICE_FIT_CONNECT_CLIENT_SECRET_FILE", "")
+        if secret_file and not client_secret:
+            try:
+                client_secret = Path(secret_file).read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise SettingsError(
+                    f"SERVICE_FIT_CONNECT_CLIENT_SECRET_FILE={secret_file!r} ist nicht lesbar: "
+                    f"{error.strerror}."
+                ) from None
         return cls(
             environment=environment,
             secret_key=secret_key,
@@ -123,6 +138,14 @@ class Settings:
             ),
             delivery_interval=_int(
                 "SERVICE_DELIVERY_INTERVAL", env.get("SERVICE_DELIVERY_INTERVAL", "60"), minimum=0
+            ),
+            fit_connect_token_url=env.get("SERVICE_FIT_CONNECT_TOKEN_URL", ""),
+            fit_connect_submission_url=env.get("SERVICE_FIT_CONNECT_SUBMISSION_URL", ""),
+            fit_connect_client_id=env.get("SERVICE_FIT_CONNECT_CLIENT_ID", ""),
+            fit_connect_client_secret=client_secret,
+            fit_connect_timeout=_int(
+                "SERVICE_FIT_CONNECT_TIMEOUT", env.get("SERVICE_FIT_CONNECT_TIMEOUT", "30"),
+                minimum=1,
             ),
             max_body_bytes=_int(
                 "SERVICE_MAX_BODY_BYTES", env.get("SERVICE_MAX_BODY_BYTES", "65536"), minimum=1024

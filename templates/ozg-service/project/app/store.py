@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ SCHEMA = (
         next_attempt_at DOUBLE PRECISION NOT NULL,
         lease_until DOUBLE PRECISION NOT NULL,
         delivered_at DOUBLE PRECISION,
-        last_error TEXT
+        last_error TEXT,
+        delivery_state TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
 )
@@ -54,6 +55,8 @@ class OutboxItem:
     status: str
     attempts: int
     last_error: str | None
+    # What a staged adapter (FIT-Connect) has done so far: ids and stage names, no personal data.
+    delivery_state: dict[str, Any] = field(default_factory=dict)
 
 
 class Store:
@@ -113,6 +116,13 @@ class Store:
         with self._transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement)
+            # Databases created before delivery_state existed get the column added.
+            if self.postgres:
+                cursor.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS delivery_state TEXT")
+            else:
+                cursor.execute("PRAGMA table_info(outbox)")
+                if "delivery_state" not in {row[1] for row in cursor.fetchall()}:
+                    cursor.execute("ALTER TABLE outbox ADD COLUMN delivery_state TEXT")
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -195,13 +205,31 @@ class Store:
                 return None
             cursor.execute(
                 self._sql(
-                    "SELECT reference, kind, payload, created_at, status, attempts, last_error "
-                    "FROM outbox WHERE reference = ?"
+                    "SELECT reference, kind, payload, created_at, status, attempts, last_error, "
+                    "delivery_state FROM outbox WHERE reference = ?"
                 ),
                 (reference,),
             )
             row = cursor.fetchone()
-        return OutboxItem(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+        return OutboxItem(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
+                          json.loads(row[7]) if row[7] else {})
+
+    def save_delivery_state(self, reference: str, state: Mapping[str, Any]) -> None:
+        """Record durably what a staged adapter has done, before it goes on to the next stage."""
+        with self._transaction(durable=True) as cursor:
+            cursor.execute(
+                self._sql("UPDATE outbox SET delivery_state = ? WHERE reference = ?"),
+                (json.dumps(dict(state), sort_keys=True), reference),
+            )
+
+    def delivery_state(self, reference: str) -> dict[str, Any]:
+        """The recorded delivery state of a submission ({} when none)."""
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                self._sql("SELECT delivery_state FROM outbox WHERE reference = ?"), (reference,)
+            )
+            row = cursor.fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
 
     def mark_delivered(self, reference: str, now: float) -> None:
         # The personal data is no longer needed once delivered: keep only the bookkeeping.
