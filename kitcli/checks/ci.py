@@ -150,6 +150,17 @@ class RenovateConfigValid(Rule):
         return passed(found)
 
 
+def _renovate_config(project: ProjectContext, found: str) -> dict[str, Any] | Outcome:
+    """The Renovate configuration in *found* as a mapping, or why it cannot be read (KIT403's business)."""
+    try:
+        config = json.loads(project.text(found) or "")
+    except ValueError:
+        return not_applicable(f"{found} is not plain JSON (JSON5 is not read; see KIT403)")
+    if not isinstance(config, dict):
+        return not_applicable(f"{found} is no JSON object (see KIT403)")
+    return config
+
+
 def _copier_disabled_by(config: dict[str, Any]) -> str | None:
     enabled_managers = config.get("enabledManagers")
     if isinstance(enabled_managers, list) and "copier" not in enabled_managers:
@@ -194,12 +205,9 @@ class RenovateCopierEnabled(Rule):
         found = project.first_file(RENOVATE_LOCATIONS)
         if found is None:
             return failed("renovate.json is missing: template updates will not arrive automatically", "renovate.json")
-        try:
-            config = json.loads(project.text(found) or "")
-        except ValueError:
-            return not_applicable(f"{found} is not plain JSON (JSON5 is not read; see KIT403)")
+        config = _renovate_config(project, found)
         if not isinstance(config, dict):
-            return not_applicable(f"{found} is no JSON object (see KIT403)")
+            return config
         reason = _copier_disabled_by(config)
         if reason:
             return failed(f"{found}: {reason}; template updates will not arrive", found)
@@ -268,12 +276,9 @@ class RenovateBranchPerLayer(Rule):
         found = project.first_file(RENOVATE_LOCATIONS)
         if found is None:
             return not_applicable("the project has no Renovate configuration (see KIT404)")
-        try:
-            config = json.loads(project.text(found) or "")
-        except ValueError:
-            return not_applicable(f"{found} is not plain JSON (JSON5 is not read; see KIT403)")
+        config = _renovate_config(project, found)
         if not isinstance(config, dict):
-            return not_applicable(f"{found} is no JSON object (see KIT403)")
+            return config
         reason = _one_branch_for_all_layers(config)
         if reason:
             files = ", ".join(layer.path.as_posix() for layer in layers)
