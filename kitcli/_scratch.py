@@ -66,9 +66,21 @@ def owner_alive(stamp: str) -> bool:
     return not started or not now or now == started
 
 
+def system_tmp() -> Path:
+    """The temporary directory as :mod:`tempfile` chooses it, but without its write probe when
+    TMPDIR names one: that probe is a file a kill at the wrong moment would leave behind."""
+    if tempfile.tempdir is None:
+        for name in ("TMPDIR", "TEMP", "TMP"):
+            value = os.environ.get(name)
+            if value and Path(value).is_dir():
+                tempfile.tempdir = value
+                break
+    return Path(tempfile.gettempdir())
+
+
 def make(purpose: str, *, parent: Path | None = None) -> Path:
     """A new scratch directory for *purpose*, in *parent* (default: the system temp directory)."""
-    base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    base = Path(parent) if parent is not None else system_tmp()
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{purpose}-{os.getpid()}-", dir=base))
     (path / STAMP).write_text(_own_stamp(), encoding="ascii")
     return path
@@ -90,7 +102,7 @@ def directory(purpose: str, *, parent: Path | None = None) -> Iterator[Path]:
 
 def sweep(parent: Path | None = None) -> list[Path]:
     """Remove the scratch directories in *parent* whose owning process is gone; return them."""
-    base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    base = Path(parent) if parent is not None else system_tmp()
     removed: list[Path] = []
     try:
         candidates = [entry for entry in base.iterdir() if entry.name.startswith(PREFIX)]
@@ -178,13 +190,13 @@ def guarded(purpose: str, *, beside: Path | None = None, locks: Sequence[Path] =
     Leftovers of earlier killed runs in TMPDIR (and in *beside*) are swept first. The lock files
     in *locks* (held by the caller) are removed by the reaper too, when nobody holds them.
     """
-    system_tmp = Path(tempfile.gettempdir())
-    sweep(system_tmp)
+    tmp = system_tmp()
+    sweep(tmp)
     if beside is not None:
         sweep(beside)
     unique = f"{purpose}-{secrets.token_hex(4)}"
     prefix = f"{PREFIX}{unique}-"
-    directories = [[str(system_tmp), prefix]]
+    directories = [[str(tmp), prefix]]
     if beside is not None:
         directories.append([str(beside), prefix])
     watched = json.dumps({"directories": directories, "locks": [str(path) for path in locks]})
@@ -198,7 +210,7 @@ def guarded(purpose: str, *, beside: Path | None = None, locks: Sequence[Path] =
     finally:
         os.close(read_end)
     try:
-        root = make(unique, parent=system_tmp)
+        root = make(unique, parent=tmp)
         saved = tempfile.tempdir
         tempfile.tempdir = str(root)
         try:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -307,7 +306,7 @@ def new(options: NewOptions) -> NewResult:
 def _lock_file(dest: Path) -> Path:
     """One lock per destination, in the temporary directory: a lock file beside DEST would show."""
     key = hashlib.sha256(os.fsencode(dest)).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / f"kit-new-{key}.lock"
+    return _scratch.system_tmp() / f"kit-new-{key}.lock"
 
 
 def _move_into_place(work: Path, dest: Path, anchor: Path, scratch: _scratch.Guarded) -> None:
