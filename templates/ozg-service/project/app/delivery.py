@@ -8,7 +8,9 @@ end up with it exactly once. The default :class:`DirectoryAdapter` writes ``<ref
 atomically, so repeating a delivery replaces the file with identical content.
 
 Run the worker by hand with ``python -m app.delivery`` (once) or ``--loop``; the web service also
-runs it in the background every SERVICE_DELIVERY_INTERVAL seconds.
+runs it in the background, at once after each submission and every SERVICE_DELIVERY_INTERVAL
+seconds. ``python -m app.delivery --status [--json]`` lists what is not delivered yet, without
+personal data.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ import importlib
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from .settings import Settings, SettingsError
-from .store import Store
+from .store import OutboxRow, Store
 
 log = logging.getLogger("app.delivery")
 
@@ -241,8 +244,30 @@ def deliver_pending(
                           outcomes.count("failed"))
 
 
+def status_lines(rows: list[OutboxRow], now: float) -> list[str]:
+    """The ``--status`` table: one line per submission not delivered yet."""
+    if not rows:
+        return ["Keine offenen Zustellungen."]
+    lines = [f"{'VORGANGSNUMMER':<20} {'ART':<22} {'STATUS':<8} {'VERSUCHE':>8} "
+             f"{'WARTET SEIT':>12}  {'STUFE':<10} FEHLER"]
+    for row in rows:
+        waiting = _duration(now - row.created_at)
+        lines.append(f"{row.reference:<20} {row.kind:<22} {row.status:<8} {row.attempts:>8} "
+                     f"{waiting:>12}  {row.stage or '-':<10} {row.last_error or ''}".rstrip())
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m app.delivery [--loop] [--retry-failed]``."""
+    """``python -m app.delivery [--loop] [--retry-failed] [--status [--json]]``."""
     from .logs import configure_logging
 
     parser = argparse.ArgumentParser(prog="python -m app.delivery",
@@ -251,15 +276,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="dauerhaft laufen (Pause: SERVICE_DELIVERY_INTERVAL)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="aufgegebene Zustellungen erneut versuchen")
+    parser.add_argument("--status", action="store_true",
+                        help="offene und gescheiterte Zustellungen auflisten (ohne "
+                             "personenbezogene Daten), nichts zustellen; Exit 1, wenn eine "
+                             "gescheitert ist")
+    parser.add_argument("--json", action="store_true", help="mit --status: als JSON ausgeben")
     args = parser.parse_args(argv)
+    if args.json and not args.status:
+        parser.error("--json gilt nur zusammen mit --status")
     try:
         settings = Settings.from_env()
-        adapter = load_adapter(settings)
+        adapter = None if args.status else load_adapter(settings)
     except SettingsError as error:
         parser.exit(2, f"{error}\n")
     configure_logging(settings.log_level)
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, settings.data_key)
     store.initialise()
+    if args.status:
+        rows = store.undelivered()
+        if args.json:
+            json.dump([asdict(row) for row in rows], sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write("\n".join(status_lines(rows, time.time())) + "\n")
+        return 1 if any(row.status == "failed" for row in rows) else 0
+    if adapter is None:  # pragma: no cover - only --status has no adapter
+        return 0
     if args.retry_failed:
         store.retry_failed(time.time())
     while True:

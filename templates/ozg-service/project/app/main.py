@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .content import ITEMS_BY_KEY, Content, ContentError
-from .delivery import DeliveryAdapter, build_envelope, deliver_one, deliver_pending, load_adapter
+from .delivery import DeliveryAdapter, build_envelope, deliver_pending, load_adapter
 from .forms import (
     CHECKED,
     Field,
@@ -50,7 +52,7 @@ from .security import (
     valid_session_id,
 )
 from .settings import Settings, SettingsError
-from .store import DuplicateReference, Store
+from .store import DuplicateReference, Store, Submitted
 from .theme import theme_css
 
 log = logging.getLogger("app.service")
@@ -64,7 +66,7 @@ REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O
 
 
 class CsrfFailed(Exception):
-    """The form was sent without the token of this session (or without a session)."""
+    """The form was sent without the token of this session, or its session is unknown or over."""
 
 
 def new_reference(prefix: str, now: dt.datetime) -> str:
@@ -108,6 +110,8 @@ class Service:
     theme_version: str
     asset_version: str
     feedback: Page
+    # Set when a submission is stored: the background worker delivers it at once.
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -182,15 +186,39 @@ class Service:
     # -- sessions -------------------------------------------------------------------------------
 
     async def session(self, request: Request) -> tuple[str | None, dict[str, Any]]:
+        """The session of this request; (None, {}) when its id was not issued here, has expired
+        or was replaced when the application was submitted."""
         session_id = valid_session_id(request.cookies.get(self.cookie_name))
         if session_id is None:
             return None, {}
         data = await run_in_threadpool(self.store.load_session, session_id,
                                        self.settings.session_max_age)
+        return (None, {}) if data is None else (session_id, data)
+
+    async def open_session(self, request: Request) -> tuple[str, dict[str, Any], bool]:
+        """The request's session, or a new one issued and registered now (then True)."""
+        session_id, data = await self.session(request)
+        if session_id is not None:
+            return session_id, data, False
+        session_id = new_session_id()
+        await run_in_threadpool(self.store.create_session, session_id)
+        return session_id, {}, True
+
+    async def posted_session(self, request: Request,
+                             form: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The session of a form post: its token must match and the server must know it."""
+        session_id = await self.check_csrf(request, form)
+        data = await run_in_threadpool(self.store.load_session, session_id,
+                                       self.settings.session_max_age)
+        if data is None:
+            log.info("session unknown", extra={"event": "session_unknown",
+                                               "path": request.url.path})
+            raise CsrfFailed
         return session_id, data
 
     async def save(self, session_id: str, data: Mapping[str, Any]) -> None:
-        await run_in_threadpool(self.store.save_session, session_id, dict(data))
+        if not await run_in_threadpool(self.store.save_session, session_id, dict(data)):
+            raise CsrfFailed  # expired and purged between reading and writing
 
     @property
     def cookie_name(self) -> str:
@@ -213,33 +241,54 @@ class Service:
 
     # -- submissions ----------------------------------------------------------------------------
 
-    def store_submission(self, prefix: str, kind: str, data: Mapping[str, Any],
-                         reply_email: str) -> str:
-        now = dt.datetime.now(dt.UTC)
+    def envelope(self, reference: str, kind: str, data: Mapping[str, Any],
+                 reply_email: str, now: dt.datetime) -> dict[str, Any]:
         municipality = self.content.kommune.get("municipality", {})
         service = {**self.content.service.get("service", {}),
                    "name": pick(self.content.localized("service.name", "de"), "de")}
+        return build_envelope(reference=reference, kind=kind, data=data, created_at=now,
+                              service=service, municipality=municipality,
+                              destination=self.content.kommune.get("delivery", {}).get(
+                                  "fit_connect_destination", ""),
+                              reply_email=reply_email)
+
+    def store_submission(self, prefix: str, kind: str, data: Mapping[str, Any],
+                         reply_email: str) -> str:
+        now = dt.datetime.now(dt.UTC)
         for _ in range(5):
             reference = new_reference(prefix, now)
-            envelope = build_envelope(reference=reference, kind=kind, data=data, created_at=now,
-                                      service=service, municipality=municipality,
-                                      destination=self.content.kommune.get("delivery", {}).get(
-                                          "fit_connect_destination", ""),
-                                      reply_email=reply_email)
             try:
-                self.store.add_submission(reference, kind, envelope)
+                self.store.add_submission(reference, kind,
+                                          self.envelope(reference, kind, data, reply_email, now))
             except DuplicateReference:
                 continue
             log.info("stored", extra={"event": "stored", "reference": reference, "kind": kind})
             return reference
         raise RuntimeError("no free reference number after 5 attempts")
 
-    def deliver_now(self, reference: str) -> None:
-        try:
-            deliver_one(self.store, self.adapter, reference, self.settings)
-        except Exception:
-            log.exception("delivery error", extra={"event": "delivery_error",
-                                                   "reference": reference})
+    def submit_application(self, session_id: str) -> Submitted | None:
+        """Store the session's application once, however often this runs; None when the draft
+        is incomplete or the session unknown."""
+        now = dt.datetime.now(dt.UTC)
+        prefix = str(self.content.service.get("service", {}).get("reference_prefix", "A") or "A")
+
+        def make(data: Mapping[str, Any], _: int) -> tuple[str, str, dict[str, Any]] | None:
+            answers = data.get("answers", {})
+            if not answers or first_invalid_page(self.form, answers) is not None:
+                return None
+            values = _form_values(self.form, answers)
+            reply = next((values[f.name] for p in self.form.pages for f in p.fields
+                          if f.type == "email" and values.get(f.name)), "")
+            reference = new_reference(prefix, now)
+            return reference, "application", self.envelope(reference, "application", values,
+                                                           reply, now)
+
+        submitted = self.store.submit_session(session_id, new_session_id(),
+                                              self.settings.session_max_age, make)
+        if submitted is not None and submitted.created:
+            log.info("stored", extra={"event": "stored", "reference": submitted.reference,
+                                      "kind": "application"})
+        return submitted
 
 
 def _lang_from_query(query_string: bytes) -> str:
@@ -273,7 +322,7 @@ def build_service(settings: Settings) -> Service:
     content = Content.load(settings.kommune_file, settings.service_file)
     form = load_form(settings.form_file)
     translator = Translator(content.service.get("texts"))
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, settings.data_key)
     store.initialise()
     env = Environment(
         loader=FileSystemLoader(APP_DIR / "templates"),
@@ -334,17 +383,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _background(svc: Service) -> None:
-    """Deliver what is due and forget expired drafts, every SERVICE_DELIVERY_INTERVAL seconds."""
+    """Deliver what is due and forget expired drafts: at once when a submission was stored
+    (``svc.wake``), otherwise every SERVICE_DELIVERY_INTERVAL seconds. Runs in its own thread,
+    so a slow receiving side never holds up a request."""
     while True:
+        svc.wake.clear()
         try:
-            await run_in_threadpool(deliver_pending, svc.store, svc.adapter, svc.settings)
-            purged = await run_in_threadpool(svc.store.purge_sessions,
+            await asyncio.to_thread(deliver_pending, svc.store, svc.adapter, svc.settings)
+            purged = await asyncio.to_thread(svc.store.purge_sessions,
                                              svc.settings.session_max_age)
             if purged:
                 log.info("sessions purged", extra={"event": "sessions_purged", "purged": purged})
         except Exception:
             log.exception("background run failed", extra={"event": "background_failed"})
-        await asyncio.sleep(svc.settings.delivery_interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(svc.wake.wait(), svc.settings.delivery_interval)
 
 
 def _routes(app: FastAPI, svc: Service) -> None:
@@ -375,8 +428,20 @@ def _routes(app: FastAPI, svc: Service) -> None:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        counts = await run_in_threadpool(svc.store.counts)
-        return JSONResponse({"status": "ok", "outbox": counts},
+        """``ok``, or ``degraded`` with the reasons: a delivery gave up, or the oldest pending
+        submission waits longer than SERVICE_HEALTH_MAX_PENDING_AGE. Always 200: the service
+        itself still takes applications; monitoring alerts on the status."""
+        health = await run_in_threadpool(svc.store.health)
+        problems = []
+        if health.counts.get("failed"):
+            problems.append("failed_deliveries")
+        oldest = None
+        if health.oldest_pending_at is not None:
+            oldest = round(max(time.time() - health.oldest_pending_at, 0))
+            if oldest > svc.settings.health_max_pending_age:
+                problems.append("pending_too_long")
+        return JSONResponse({"status": "degraded" if problems else "ok", "problems": problems,
+                             "outbox": health.counts, "oldest_pending_seconds": oldest},
                             headers={"cache-control": "no-store"})
 
     @app.get("/theme.css", include_in_schema=False)
@@ -456,26 +521,27 @@ def _routes(app: FastAPI, svc: Service) -> None:
 
     @app.post(CHECK_PAGE)
     async def submit(request: Request) -> Response:
+        """Store the application and hand it to the background worker; never waits for the
+        receiving side. A repeated or concurrent post of the same session stores nothing new
+        and shows the same confirmation, under the new session id issued with it."""
         lang = lang_of(request)
         posted = await request.form()
+        _, current = await svc.session(request)
+        if current.get("reference") and not current.get("answers"):
+            # Sent again from the browser's history after submitting: it is stored already.
+            return redirect(svc.link(lang, CONFIRMATION_PAGE))
         session_id = await svc.check_csrf(request, posted)
-        _, data = await svc.session(request)
-        answers = data.get("answers", {})
-        if not answers and data.get("reference"):
-            return redirect(svc.link(lang, CONFIRMATION_PAGE))  # sent twice: already stored
-        missing = first_invalid_page(form, answers)
-        if missing is not None:
-            return redirect(svc.link(lang, f"{FORM_PREFIX}/{missing.id}"))
-        values = _form_values(form, answers)
-        reply = next((values[f.name] for p in form.pages for f in p.fields
-                      if f.type == "email" and values.get(f.name)), "")
-        prefix = str(svc.content.service.get("service", {}).get("reference_prefix", "A") or "A")
-        reference = await run_in_threadpool(svc.store_submission, prefix, "application", values,
-                                            reply)
-        # The draft is no longer needed: keep only the reference for the confirmation page.
-        await svc.save(session_id, {"reference": reference})
-        await run_in_threadpool(svc.deliver_now, reference)
-        return redirect(svc.link(lang, CONFIRMATION_PAGE))
+        submitted = await run_in_threadpool(svc.submit_application, session_id)
+        if submitted is None:
+            _, data = await svc.session(request)
+            missing = first_invalid_page(form, data.get("answers", {})) if data else None
+            if not data:
+                raise CsrfFailed  # the session is unknown or over
+            return redirect(svc.link(lang, f"{FORM_PREFIX}/{(missing or form.pages[0]).id}"))
+        svc.wake.set()
+        response = redirect(svc.link(lang, CONFIRMATION_PAGE))
+        svc.set_cookie(response, submitted.session_id)
+        return response
 
     @app.get(CONFIRMATION_PAGE, response_class=HTMLResponse)
     async def confirmation(request: Request) -> Response:
@@ -492,10 +558,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
         if page is None:
             raise StarletteHTTPException(404)
         lang = lang_of(request)
-        session_id, data = await svc.session(request)
+        session_id, data, new = await svc.open_session(request)
         return_to = "pruefen" if request.query_params.get("return") == "pruefen" else ""
-        new = session_id is None
-        session_id = session_id or new_session_id()
         response = render_page(request, lang, page, session_id,
                                data.get("answers", {}).get(page.id, {}), None, return_to)
         if new:
@@ -509,7 +573,7 @@ def _routes(app: FastAPI, svc: Service) -> None:
             raise StarletteHTTPException(404)
         lang = lang_of(request)
         posted = await request.form()
-        session_id = await svc.check_csrf(request, posted)
+        session_id, data = await svc.posted_session(request, posted)
         raw = {key: value for key, value in posted.items() if isinstance(value, str)}
         values, errors = validate_page(page, raw)
         return_to = "pruefen" if raw.get("return") == "pruefen" else ""
@@ -518,7 +582,6 @@ def _routes(app: FastAPI, svc: Service) -> None:
                                              "errors": sorted(errors)})
             return render_page(request, lang, page, session_id, values, errors, return_to,
                                status=422)
-        _, data = await svc.session(request)
         answers = {**data.get("answers", {}), page.id: values}
         await svc.save(session_id, {"answers": answers})
         index = form.index(page.id)
@@ -548,9 +611,7 @@ def _routes(app: FastAPI, svc: Service) -> None:
 
     @app.get(FEEDBACK_PAGE, response_class=HTMLResponse)
     async def feedback(request: Request) -> Response:
-        session_id = valid_session_id(request.cookies.get(svc.cookie_name))
-        new = session_id is None
-        session_id = session_id or new_session_id()
+        session_id, _, new = await svc.open_session(request)
         response = render_feedback(request, lang_of(request), session_id, {}, None)
         if new:
             svc.set_cookie(response, session_id)
@@ -560,16 +621,15 @@ def _routes(app: FastAPI, svc: Service) -> None:
     async def feedback_post(request: Request) -> Response:
         lang = lang_of(request)
         posted = await request.form()
-        session_id = await svc.check_csrf(request, posted)
+        session_id, data = await svc.posted_session(request, posted)
         raw = {key: value for key, value in posted.items() if isinstance(value, str)}
         values, errors = validate_page(svc.feedback, raw)
         if errors:
             return render_feedback(request, lang, session_id, values, errors, status=422)
         reference = await run_in_threadpool(svc.store_submission, "B", "accessibility-feedback",
                                             values, values.get("email", ""))
-        _, data = await svc.session(request)
         await svc.save(session_id, {**data, "feedback_reference": reference})
-        await run_in_threadpool(svc.deliver_now, reference)
+        svc.wake.set()
         return redirect(svc.link(lang, FEEDBACK_PAGE + "/danke"))
 
     @app.get(FEEDBACK_PAGE + "/danke", response_class=HTMLResponse)

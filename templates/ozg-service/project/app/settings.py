@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sealing import parse_key
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENVIRONMENTS = ("production", "development")
@@ -38,6 +40,24 @@ def _int(name: str, raw: str, *, minimum: int) -> int:
     return value
 
 
+def _data_key(env: dict[str, str]) -> bytes | None:
+    """SERVICE_DATA_KEY, or the contents of SERVICE_DATA_KEY_FILE; None when neither is set."""
+    text, source = env.get("SERVICE_DATA_KEY", ""), "SERVICE_DATA_KEY"
+    key_file = env.get("SERVICE_DATA_KEY_FILE", "")
+    if not text and key_file:
+        source = f"SERVICE_DATA_KEY_FILE={key_file!r}"
+        try:
+            text = Path(key_file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise SettingsError(f"{source} ist nicht lesbar: {error.strerror}.") from None
+    if not text.strip():
+        return None
+    try:
+        return parse_key(text, source)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of the service. Build it with :meth:`from_env` or directly in tests."""
@@ -53,6 +73,8 @@ class Settings:
     delivery_max_attempts: int = 10
     delivery_retry_seconds: int = 30
     delivery_interval: int = 60
+    data_key: bytes | None = None  # seals personal data at rest (app/sealing.py)
+    health_max_pending_age: int = 3600
     fit_connect_token_url: str = ""
     fit_connect_submission_url: str = ""
     fit_connect_client_id: str = ""
@@ -116,6 +138,11 @@ class Settings:
                     f"{error.strerror}."
                 ) from None
         return cls(
+            data_key=_data_key(env),
+            health_max_pending_age=_int(
+                "SERVICE_HEALTH_MAX_PENDING_AGE",
+                env.get("SERVICE_HEALTH_MAX_PENDING_AGE", "3600"), minimum=1,
+            ),
             environment=environment,
             secret_key=secret_key,
             secure_cookies=_bool(

@@ -3,19 +3,30 @@
 SQLite (standard library) by default; PostgreSQL when DATABASE_URL starts with ``postgres``
 (needs the optional extra ``postgres``: ``pip install -e '.[postgres]'``). Both use the same SQL;
 only the parameter style differs.
+
+Personal data never reaches the disk in plain text: drafts and payloads are sealed (app/sealing.py).
+A SQLite database is created with mode 600, overwrites deleted content (``secure_delete``) and
+truncates its write-ahead log after a delivery, so nothing of a delivered application stays behind.
+
+Sessions belong to the server: only ids created here are accepted (``create_session``), and
+submitting an application replaces the session by a new one in the same transaction as the
+outbox row, so that however often the check-answers page is sent, one application is stored.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .sealing import Sealer, key_beside
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
@@ -40,6 +51,8 @@ SCHEMA = (
 )
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# A replaced session answers a repeated submit with the new session for this long, no longer.
+ROTATION_GRACE_SECONDS = 30
 
 
 class DuplicateReference(Exception):
@@ -59,10 +72,43 @@ class OutboxItem:
     delivery_state: dict[str, Any] = field(default_factory=dict)
 
 
-class Store:
-    """Drafts and outbox in one database. Safe to use from several threads and processes."""
+@dataclass(frozen=True)
+class Submitted:
+    """The outcome of :meth:`Store.submit_session`."""
 
-    def __init__(self, url: str) -> None:
+    reference: str
+    session_id: str  # the new session, which alone shows the confirmation
+    created: bool  # False: an earlier request of the same session stored it already
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One submission as ``python -m app.delivery --status`` lists it: no personal data."""
+
+    reference: str
+    kind: str
+    status: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    last_error: str | None
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    counts: dict[str, int]
+    oldest_pending_at: float | None
+
+
+class Store:
+    """Drafts and outbox in one database. Safe to use from several threads and processes.
+
+    *data_key* seals personal data (32 bytes); without it a SQLite store keeps its key in a file
+    beside the database (see app/sealing.py), and a PostgreSQL store refuses to start.
+    """
+
+    def __init__(self, url: str, data_key: bytes | None = None) -> None:
         self.url = url
         self.postgres = url.startswith(("postgres://", "postgresql://"))
         if self.postgres:
@@ -73,17 +119,45 @@ class Store:
             raise ValueError(
                 f"DATABASE_URL {url!r} wird nicht unterstützt: sqlite:///pfad oder postgresql://…"
             )
+        self.data_key = data_key
+        self._sealer: Sealer | None = None
         self._local = threading.local()
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            if self.data_key is not None:
+                self._sealer = Sealer(self.data_key)
+            elif self.path is not None:
+                self._sealer = Sealer(key_beside(self.path))
+            else:
+                raise ValueError("SERVICE_DATA_KEY fehlt: mit PostgreSQL ist er Pflicht.")
+        return self._sealer
+
+    def _seal(self, data: Mapping[str, Any], row: str) -> str:
+        return self.sealer.seal(json.dumps(dict(data), ensure_ascii=False), row)
+
+    def _open(self, stored: str, row: str) -> Any:
+        return json.loads(self.sealer.open(stored, row))
 
     # -- connections ----------------------------------------------------------------------------
 
     def _sqlite(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
+            path = Path(str(self.path))
+            _create_private(path)
+            connection = sqlite3.connect(str(path), timeout=10, isolation_level=None)
             connection.execute("PRAGMA busy_timeout = 10000")
+            # Deleted and overwritten content is zeroed, not left in free pages.
+            connection.execute("PRAGMA secure_delete = ON")
             self._local.connection = connection
         return connection
+
+    def _truncate_log(self) -> None:
+        """Fold the write-ahead log into the database and empty it (SQLite only)."""
+        if self.path is not None:
+            self._sqlite().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def _transaction(self, *, write: bool = True, durable: bool = False) -> Iterator[Any]:
@@ -113,6 +187,11 @@ class Store:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._sqlite().execute("PRAGMA journal_mode = WAL")
+            for path in (self.path, *(self.path.with_name(self.path.name + suffix)
+                                      for suffix in ("-wal", "-shm"))):
+                if path.exists():
+                    path.chmod(0o600)  # databases created before this version, too
+        _ = self.sealer  # a missing or unreadable key stops the start, not the first request
         with self._transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement)
@@ -132,33 +211,104 @@ class Store:
 
     # -- sessions -------------------------------------------------------------------------------
 
-    def load_session(self, session_id: str, max_age: int) -> dict[str, Any]:
+    def create_session(self, session_id: str) -> None:
+        """Register a session id issued by the server; only registered ids are accepted."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql("INSERT INTO sessions (id, data, updated_at) VALUES (?, ?, ?)"),
+                (session_id, self._seal({}, session_id), time.time()),
+            )
+
+    def load_session(self, session_id: str, max_age: int) -> dict[str, Any] | None:
+        """The session's data; None when the id is unknown, expired or replaced."""
         with self._transaction(write=False) as cursor:
             cursor.execute(self._sql("SELECT data, updated_at FROM sessions WHERE id = ?"),
                            (session_id,))
             row = cursor.fetchone()
         if row is None or row[1] < time.time() - max_age:
-            return {}
-        data = json.loads(row[0])
-        return data if isinstance(data, dict) else {}
+            return None
+        data = self._open(row[0], session_id)
+        if not isinstance(data, dict) or "replaced_by" in data:
+            return None
+        return data
 
-    def save_session(self, session_id: str, data: Mapping[str, Any]) -> None:
+    def save_session(self, session_id: str, data: Mapping[str, Any]) -> bool:
+        """Replace a registered session's data; False when the session no longer exists."""
         with self._transaction() as cursor:
             cursor.execute(
-                self._sql(
-                    "INSERT INTO sessions (id, data, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
-                    "updated_at = excluded.updated_at"
-                ),
-                (session_id, json.dumps(data, ensure_ascii=False), time.time()),
+                self._sql("UPDATE sessions SET data = ?, updated_at = ? WHERE id = ?"),
+                (self._seal(data, session_id), time.time(), session_id),
             )
+            return cursor.rowcount == 1
+
+    def submit_session(
+        self,
+        session_id: str,
+        new_session_id: str,
+        max_age: int,
+        make: Callable[[Mapping[str, Any], int], tuple[str, str, Mapping[str, Any]] | None],
+    ) -> Submitted | None:
+        """Turn a session's draft into exactly one outbox row, and replace the session.
+
+        *make(data, attempt)* builds ``(reference, kind, payload)`` from the session data read
+        inside the transaction (None when the draft is not complete); it is called again with a
+        new attempt number if the reference number is taken. A request that comes second (a
+        double click, fifty tabs) finds the session replaced and gets the same reference and the
+        new session, for ROTATION_GRACE_SECONDS; after that, and for unknown sessions, None.
+        """
+        now = time.time()
+        select = "SELECT data, updated_at FROM sessions WHERE id = ?"
+        if self.postgres:
+            select += " FOR UPDATE"  # SQLite's BEGIN IMMEDIATE already serialises writers
+        with self._transaction(durable=True) as cursor:
+            cursor.execute(self._sql(select), (session_id,))
+            row = cursor.fetchone()
+            if row is None or row[1] < now - max_age:
+                return None
+            data = self._open(row[0], session_id)
+            if not isinstance(data, dict):
+                return None
+            if "replaced_by" in data:
+                if row[1] < now - ROTATION_GRACE_SECONDS:
+                    return None
+                return Submitted(str(data["reference"]), str(data["replaced_by"]), created=False)
+            for attempt in range(5):
+                made = make(data, attempt)
+                if made is None:
+                    return None
+                reference, kind, payload = made
+                cursor.execute(
+                    self._sql(
+                        "INSERT INTO outbox (reference, kind, payload, created_at, status, "
+                        "attempts, next_attempt_at, lease_until) VALUES (?, ?, ?, ?, ?, 0, ?, 0) "
+                        "ON CONFLICT (reference) DO NOTHING"
+                    ),
+                    (reference, kind, self._seal(payload, reference), now, PENDING, now),
+                )
+                if cursor.rowcount == 1:
+                    break
+            else:
+                raise RuntimeError("no free reference number after 5 attempts")
+            cursor.execute(
+                self._sql("INSERT INTO sessions (id, data, updated_at) VALUES (?, ?, ?)"),
+                (new_session_id, self._seal({"reference": reference}, new_session_id), now),
+            )
+            cursor.execute(
+                self._sql("UPDATE sessions SET data = ?, updated_at = ? WHERE id = ?"),
+                (self._seal({"replaced_by": new_session_id, "reference": reference}, session_id),
+                 now, session_id),
+            )
+        return Submitted(reference, new_session_id, created=True)
 
     def purge_sessions(self, max_age: int) -> int:
         """Delete drafts older than *max_age* seconds; return how many."""
         with self._transaction() as cursor:
             cursor.execute(self._sql("DELETE FROM sessions WHERE updated_at < ?"),
                            (time.time() - max_age,))
-            return cursor.rowcount
+            purged = int(cursor.rowcount)
+        if purged:
+            self._truncate_log()
+        return purged
 
     # -- outbox ---------------------------------------------------------------------------------
 
@@ -172,7 +322,7 @@ class Store:
                         "INSERT INTO outbox (reference, kind, payload, created_at, status, "
                         "attempts, next_attempt_at, lease_until) VALUES (?, ?, ?, ?, ?, 0, ?, 0)"
                     ),
-                    (reference, kind, json.dumps(payload, ensure_ascii=False), now, PENDING, now),
+                    (reference, kind, self._seal(payload, reference), now, PENDING, now),
                 )
         except Exception as error:
             if "unique" in str(error).lower() or "duplicate" in str(error).lower():
@@ -211,8 +361,8 @@ class Store:
                 (reference,),
             )
             row = cursor.fetchone()
-        return OutboxItem(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
-                          json.loads(row[7]) if row[7] else {})
+        return OutboxItem(row[0], row[1], self._open(row[2], row[0]), row[3], row[4], row[5],
+                          row[6], json.loads(row[7]) if row[7] else {})
 
     def save_delivery_state(self, reference: str, state: Mapping[str, Any]) -> None:
         """Record durably what a staged adapter has done, before it goes on to the next stage."""
@@ -242,6 +392,7 @@ class Store:
                 ),
                 (DELIVERED, now, reference),
             )
+        self._truncate_log()
 
     def mark_attempt_failed(
         self, reference: str, error: str, next_attempt_at: float, *, give_up: bool
@@ -277,3 +428,36 @@ class Store:
         with self._transaction(write=False) as cursor:
             cursor.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
             return dict(cursor.fetchall())
+
+    def health(self) -> Health:
+        """Submissions per status and when the oldest pending one was stored."""
+        with self._transaction(write=False) as cursor:
+            cursor.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+            counts = dict(cursor.fetchall())
+            cursor.execute(self._sql("SELECT MIN(created_at) FROM outbox WHERE status = ?"),
+                           (PENDING,))
+            oldest = cursor.fetchone()[0]
+        return Health(counts, oldest)
+
+    def undelivered(self, limit: int = 500) -> list[OutboxRow]:
+        """Pending and failed submissions, oldest first, without their payload."""
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT reference, kind, status, attempts, created_at, next_attempt_at, "
+                    "last_error, delivery_state FROM outbox WHERE status <> ? "
+                    "ORDER BY created_at LIMIT ?"
+                ),
+                (DELIVERED, limit),
+            )
+            rows = cursor.fetchall()
+        return [OutboxRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                          json.loads(row[7]).get("stage") if row[7] else None) for row in rows]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.delivery import DeliveryReport, deliver_pending
 from app.forms import FormDefinition, load_form
 from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
@@ -89,14 +90,32 @@ def fill_form(client: TestClient, definition: FormDefinition, lang: str = "de",
     return token
 
 
-def submit(client: TestClient, definition: FormDefinition) -> str:
-    """Run the whole journey; return the reference number shown on the confirmation page."""
+def submit(client: TestClient, definition: FormDefinition, *, deliver: bool = True) -> str:
+    """Run the whole journey; return the reference number shown on the confirmation page.
+
+    With *deliver* the worker then runs once, as the service's background task would (the test
+    settings switch that task off, so that each test decides when delivery happens).
+    """
     token = fill_form(client, definition)
     response = client.post("/antrag/pruefen", data={"csrf_token": token})
     assert response.status_code == 200
-    match = re.search(r"data-reference>([^<]+)<", response.text)
+    reference = reference_on(response.text)
+    if deliver:
+        run_worker(client)
+    return reference
+
+
+def reference_on(html: str) -> str:
+    """The Vorgangsnummer shown on a confirmation page."""
+    match = re.search(r"data-reference>([^<]+)<", html)
     assert match, "no reference number on the confirmation page"
     return match.group(1)
+
+
+def run_worker(client: TestClient) -> DeliveryReport:
+    """One run of the delivery worker of the client's service."""
+    svc = client.app.state.service  # type: ignore[attr-defined]
+    return deliver_pending(svc.store, svc.adapter, svc.settings)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

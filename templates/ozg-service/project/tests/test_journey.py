@@ -9,7 +9,16 @@ from fastapi.testclient import TestClient
 
 from app.forms import FormDefinition
 from app.settings import PROJECT_ROOT, Settings
-from tests.conftest import REFERENCE, csrf, fill_form, make_client, read_toml, submit
+from tests.conftest import (
+    REFERENCE,
+    csrf,
+    fill_form,
+    make_client,
+    read_toml,
+    reference_on,
+    run_worker,
+    submit,
+)
 from tests.samples import valid_answers
 
 
@@ -100,8 +109,10 @@ def test_submitting_twice_stores_one_application(
 ) -> None:
     token = fill_form(client, form)
     first = client.post("/antrag/pruefen", data={"csrf_token": token})
-    second = client.post("/antrag/pruefen", data={"csrf_token": token})
+    second = client.post("/antrag/pruefen", data={"csrf_token": token})  # from the history
     assert first.status_code == second.status_code == 200
+    assert reference_on(first.text) == reference_on(second.text)
+    assert run_worker(client).delivered == 1
     assert len(list(settings.outbox_dir.glob("*.json"))) == 1
 
 

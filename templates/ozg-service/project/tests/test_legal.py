@@ -106,7 +106,7 @@ def test_footer_links_keep_the_language(client: TestClient) -> None:
 
 def test_feedback_form_stores_and_delivers_a_report(complete: TestClient,
                                                     settings: Settings) -> None:
-    from tests.conftest import csrf
+    from tests.conftest import csrf, run_worker
 
     token = csrf(complete.get("/barrierefreiheit/feedback").text)
     response = complete.post("/barrierefreiheit/feedback",
@@ -114,6 +114,7 @@ def test_feedback_form_stores_and_delivers_a_report(complete: TestClient,
                                    "page_address": "/antrag/person"})
     assert response.status_code == 200
     assert "Vielen Dank für Ihre Rückmeldung" in response.text
+    assert run_worker(complete).delivered == 1
     files = list(settings.outbox_dir.glob("B-*.json"))
     assert len(files) == 1
     assert "Kontrast zu schwach" in files[0].read_text(encoding="utf-8")

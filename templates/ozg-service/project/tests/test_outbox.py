@@ -137,12 +137,16 @@ CRASHING_SUBMISSION = textwrap.dedent("""
                         secure_cookies=False, hsts=False, data_dir=data,
                         outbox_dir=data / "outbox", delivery_interval=0)
 
-    def killed_before_delivery(reference):
-        print("REFERENCE=" + reference, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # dies after storing, before delivering
-
     with TestClient(create_app(settings)) as client:
-        client.app.state.service.deliver_now = killed_before_delivery
+        service = client.app.state.service
+        submit_application = service.submit_application
+
+        def killed_before_delivery(session_id):
+            submitted = submit_application(session_id)
+            print("REFERENCE=" + submitted.reference, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # dies after storing, before delivering
+
+        service.submit_application = killed_before_delivery
         form = load_form(PROJECT_ROOT / "form.toml")
         token = fill_form(client, form)
         client.post("/antrag/pruefen", data={"csrf_token": token})
