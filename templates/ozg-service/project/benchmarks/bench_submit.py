@@ -48,7 +48,8 @@ def fill_in(url: str, pages: dict[str, dict[str, str]], first: str) -> httpx.Cli
     """One citizen with a complete draft, ready to send the check-answers page."""
     client = httpx.Client(base_url=url, timeout=60)
     match = TOKEN.search(client.get(f"/antrag/{first}").text)
-    assert match, "no CSRF token"
+    if match is None:
+        raise SystemExit("no CSRF token on the first form page")
     client.headers["x-token"] = match.group(1)
     for page, answers in pages.items():
         response = client.post(f"/antrag/{page}", data={**answers, "csrf_token": match.group(1)})
@@ -113,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             kommune = work / "kommune.toml"
+            destination = fake_zustelldienst.DESTINATION_ID
             kommune.write_text(
                 (PROJECT_ROOT / "tests" / "data" / "kommune_complete.toml").read_text("utf-8")
-                + f'\n[delivery]\nfit_connect_destination = "{fake_zustelldienst.DESTINATION_ID}"\n',
+                + f'\n[delivery]\nfit_connect_destination = "{destination}"\n',
                 encoding="utf-8")
             service = work / "service.toml"
             service.write_text(re.sub(r'(?m)^leika_key = ".*"$', f'leika_key = "{LEIKA_KEY}"',
