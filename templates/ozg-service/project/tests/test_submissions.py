@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -30,7 +31,16 @@ from app.forms import FormDefinition
 from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
 from app.store import Store
-from tests.conftest import SECRET, fill_form, make_client, reference_on, run_worker, submit
+from tests.conftest import (
+    DATA,
+    SECRET,
+    fill_form,
+    make_client,
+    reference_on,
+    run_worker,
+    submit,
+)
+from tests.fake_zustelldienst import CLIENT_ID, CLIENT_SECRET, DESTINATION_ID, FakeZustelldienst
 from tests.samples import valid_answers
 
 NAME = "Zacharias Quellenbrünner"  # unmistakable in a byte search of the database files
@@ -45,6 +55,10 @@ def _free_port() -> int:
 @pytest.fixture
 def live(settings: Settings) -> Iterator[tuple[str, Settings]]:
     """The service in a real uvicorn server (background worker off): its base URL."""
+    yield from _serve(settings)
+
+
+def _serve(settings: Settings) -> Iterator[tuple[str, Settings]]:
     app = create_app(settings)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
@@ -117,6 +131,56 @@ def test_concurrent_submits_of_one_session_store_one_application(
         old = client.get("/antrag/bestaetigung")
         assert old.status_code == 303
         assert old.headers["location"] == "/"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeZustelldienst]:
+    server = FakeZustelldienst().start()
+    yield server
+    server.stop()
+
+
+def test_concurrent_submits_reach_fit_connect_once(
+    settings: Settings, form: FormDefinition, fake: FakeZustelldienst, tmp_path: Path
+) -> None:
+    kommune = tmp_path / "kommune.toml"
+    kommune.write_text((DATA / "kommune_complete.toml").read_text(encoding="utf-8")
+                       + f'\n[delivery]\nfit_connect_destination = "{DESTINATION_ID}"\n',
+                       encoding="utf-8")
+    service = tmp_path / "service.toml"
+    service.write_text(re.sub(r'(?m)^leika_key = ".*"$', 'leika_key = "99123456789012"',
+                              (PROJECT_ROOT / "service.toml").read_text(encoding="utf-8")),
+                       encoding="utf-8")
+    fit = dataclasses.replace(
+        settings, delivery_adapter="fit-connect", kommune_file=kommune, service_file=service,
+        fit_connect_token_url=f"{fake.url}/token", fit_connect_submission_url=fake.url,
+        fit_connect_client_id=CLIENT_ID, fit_connect_client_secret=CLIENT_SECRET,
+        delivery_interval=3600,  # only the wake-up after the submission delivers
+    )
+    served = _serve(fit)
+    base, _ = next(served)
+    try:
+        cookies, token = _filled_session(base, form)
+        start = threading.Barrier(20)
+
+        def send(_: int) -> int:
+            with httpx.Client(base_url=base, cookies=cookies) as client:
+                start.wait()
+                return client.post("/antrag/pruefen", data={"csrf_token": token}).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            assert list(pool.map(send, range(20))) == [303] * 20
+        (reference,) = _outbox_rows(fit)
+        store = Store(fit.effective_database_url)
+        deadline = time.monotonic() + 30
+        while store.status(reference) != ("delivered", 1):
+            assert time.monotonic() < deadline, store.status(reference)
+            time.sleep(0.05)
+    finally:
+        next(served, None)
+    assert fake.submit_count == 1
+    assert fake.errors == []
+    assert fake.received[0].metadata["additionalReferenceInfo"]["senderReference"] == reference
 
 
 def test_a_repeated_submit_long_after_the_first_stores_nothing(
