@@ -61,6 +61,7 @@ APP_DIR = Path(__file__).resolve().parent
 FORM_PREFIX = "/antrag"
 CHECK_PAGE = f"{FORM_PREFIX}/pruefen"
 CONFIRMATION_PAGE = f"{FORM_PREFIX}/bestaetigung"
+NEW_APPLICATION = f"{FORM_PREFIX}/neu"
 FEEDBACK_PAGE = "/barrierefreiheit/feedback"
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
@@ -130,7 +131,9 @@ class Service:
 
     def render(self, template: str, lang: str, path: str, status: int = 200,
                **context: Any) -> HTMLResponse:
-        return HTMLResponse(self.render_bytes(template, lang, path, **context), status_code=status)
+        # Pages may show what the citizen entered: never kept by the browser or a proxy.
+        return HTMLResponse(self.render_bytes(template, lang, path, **context), status_code=status,
+                            headers={"cache-control": "no-store"})
 
     def render_bytes(self, template: str, lang: str, path: str, **context: Any) -> bytes:
         content = self.content
@@ -289,6 +292,11 @@ class Service:
             log.info("stored", extra={"event": "stored", "reference": submitted.reference,
                                       "kind": "application"})
         return submitted
+
+
+def _submitted(data: Mapping[str, Any]) -> bool:
+    """The session holds only the Vorgangsnummer of an application it sent."""
+    return bool(data.get("reference")) and not data.get("answers")
 
 
 def _lang_from_query(query_string: bytes) -> str:
@@ -505,6 +513,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
     async def check_answers(request: Request) -> Response:
         lang = lang_of(request)
         session_id, data = await svc.session(request)
+        if session_id is not None and _submitted(data):
+            return render_submitted(request, lang, session_id, data["reference"])
         answers = data.get("answers", {})
         missing = first_invalid_page(form, answers)
         if session_id is None or missing is not None:
@@ -543,6 +553,21 @@ def _routes(app: FastAPI, svc: Service) -> None:
         svc.set_cookie(response, submitted.session_id)
         return response
 
+    def render_submitted(request: Request, lang: str, session_id: str,
+                         reference: str) -> Response:
+        """What Back shows after submitting: the Vorgangsnummer, not an empty form."""
+        return svc.render("submitted.html", lang, request.url.path, reference=reference,
+                          csrf=csrf_token(svc.settings.secret_key, session_id),
+                          action=svc.link(lang, NEW_APPLICATION))
+
+    @app.post(NEW_APPLICATION)
+    async def new_application(request: Request) -> Response:
+        """Start over after submitting: the same session, an empty draft."""
+        lang = lang_of(request)
+        session_id, _ = await svc.posted_session(request, await request.form())
+        await svc.save(session_id, {})
+        return redirect(svc.link(lang, f"{FORM_PREFIX}/{form.pages[0].id}"))
+
     @app.get(CONFIRMATION_PAGE, response_class=HTMLResponse)
     async def confirmation(request: Request) -> Response:
         lang = lang_of(request)
@@ -559,6 +584,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
             raise StarletteHTTPException(404)
         lang = lang_of(request)
         session_id, data, new = await svc.open_session(request)
+        if _submitted(data):
+            return render_submitted(request, lang, session_id, data["reference"])
         return_to = "pruefen" if request.query_params.get("return") == "pruefen" else ""
         response = render_page(request, lang, page, session_id,
                                data.get("answers", {}).get(page.id, {}), None, return_to)
@@ -574,6 +601,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
         lang = lang_of(request)
         posted = await request.form()
         session_id, data = await svc.posted_session(request, posted)
+        if _submitted(data):  # a page sent again from the history after submitting
+            return redirect(svc.link(lang, request.url.path))
         raw = {key: value for key, value in posted.items() if isinstance(value, str)}
         values, errors = validate_page(page, raw)
         return_to = "pruefen" if raw.get("return") == "pruefen" else ""

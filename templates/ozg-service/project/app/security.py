@@ -69,6 +69,11 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method = scope["method"]
+        if method == "HEAD":
+            # HEAD wherever GET: the GET response's status and headers, without its body.
+            scope = {**scope, "method": "GET"}
+            send = _without_body(send)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -105,7 +110,7 @@ class SecurityMiddleware:
             await self._send_page(413, scope, send_with_headers)
         finally:
             log.info("request", extra={
-                "event": "request", "method": scope["method"], "path": scope["path"],
+                "event": "request", "method": method, "path": scope["path"],
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             })
@@ -118,6 +123,15 @@ class SecurityMiddleware:
             (b"connection", b"close"),
         ]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _without_body(send: Send) -> Send:
+    async def send_headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_headers_only
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -144,6 +144,10 @@ def test_every_page_has_no_axe_violations(
     submit(page)
     assert "/antrag/bestaetigung" in page.url
     check("confirmation")
+    page.go_back()  # Back after submitting: the Vorgangsnummer, not the form again
+    page.goto(base_url + "/antrag/pruefen")
+    assert page.locator("[data-reference]").count() == 1
+    check("already submitted")
     for path in ["/impressum", "/datenschutz", "/barrierefreiheit",
                  "/barrierefreiheit/feedback"]:
         page.goto(base_url + path)

@@ -470,3 +470,62 @@ def test_create_app_works_with_a_data_key_from_a_file(tmp_path: Path, settings: 
     with TestClient(create_app(dataclasses.replace(settings, data_key=from_env.data_key))) as c:
         assert c.get("/healthz").status_code == 200
     assert not (settings.data_dir / "service.sqlite3.key").exists()
+
+
+# --- after submitting ---
+
+
+def test_back_after_submitting_shows_the_vorgangsnummer_not_an_empty_form(
+    client: TestClient, form: FormDefinition
+) -> None:
+    reference = submit(client, form)
+    for path in (f"/antrag/{form.pages[-1].id}", "/antrag/pruefen"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "bereits abgesendet" in page.text
+        assert reference_on(page.text) == reference
+        assert 'type="text"' not in page.text  # no form field to fill in again
+
+
+def test_a_form_page_sent_again_after_submitting_starts_no_new_draft(
+    client: TestClient, form: FormDefinition
+) -> None:
+    token = fill_form(client, form)
+    client.post("/antrag/pruefen", data={"csrf_token": token})
+    new_token = _token(client.get(f"/antrag/{form.pages[0].id}").text)
+    page = form.pages[0]
+    again = client.post(f"/antrag/{page.id}",
+                        data={**valid_answers(form)[page.id], "csrf_token": new_token})
+    assert "bereits abgesendet" in again.text
+
+
+def test_a_new_application_can_be_started_after_submitting(
+    client: TestClient, form: FormDefinition, settings: Settings
+) -> None:
+    first = submit(client, form)
+    token = _token(client.get(f"/antrag/{form.pages[0].id}").text)
+    started = client.post("/antrag/neu", data={"csrf_token": token}, follow_redirects=False)
+    assert started.status_code == 303
+    assert started.headers["location"] == f"/antrag/{form.pages[0].id}"
+    assert "bereits abgesendet" not in client.get(started.headers["location"]).text
+    second = submit(client, form)
+    assert second != first
+    assert sorted(_outbox_rows(settings)) == sorted([first, second])
+
+
+def test_pages_with_entered_data_are_never_cached(client: TestClient,
+                                                  form: FormDefinition) -> None:
+    token = fill_form(client, form)
+    for path in (f"/antrag/{form.pages[0].id}", "/antrag/pruefen"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    confirmation = client.post("/antrag/pruefen", data={"csrf_token": token})
+    assert confirmation.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/", "/impressum", "/antrag/pruefen", "/healthz", "/theme.css"])
+def test_head_is_answered_wherever_get_is(client: TestClient, path: str) -> None:
+    got = client.get(path, follow_redirects=False)
+    head = client.head(path, follow_redirects=False)
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers.get("content-type") == got.headers.get("content-type")
