@@ -163,7 +163,7 @@ def test_every_page_has_no_axe_violations(
     check("start (English)")
     context.close()
 
-    expected = 2 * len(form.pages) + 11
+    expected = 2 * len(form.pages) + 12
     assert len(checked) == expected
     failures = {name: found for name, found in checked.items() if found}
     assert not failures, "axe-core violations:\n" + "\n".join(
