@@ -162,6 +162,9 @@ def _field(raw: Mapping[str, Any], where: str, problems: list[str]) -> Field | N
     max_length = _int_or_none(raw.get("max_length"), f"{where}: max_length", problems)
     if max_length is None and field_type in DEFAULT_MAX_LENGTH:
         max_length = DEFAULT_MAX_LENGTH[field_type]
+    hint = _labels(raw.get("hint"), f"{where}: hint", problems, required=False) or None
+    if hint and field_type != "date" and any(EXAMPLE in text for text in hint.values()):
+        problems.append(f"{where}: hint: {EXAMPLE} gibt es nur bei Datumsfeldern (type = date)")
     width = raw.get("width", "")
     if width not in {"", "short", "medium"}:
         problems.append(f"{where}: width {width!r} ist unbekannt; erlaubt: short, medium")
@@ -170,7 +173,7 @@ def _field(raw: Mapping[str, Any], where: str, problems: list[str]) -> Field | N
         type=field_type,
         label=_labels(raw.get("label"), f"{where}: label", problems),
         required=bool(raw.get("required", True)),
-        hint=_labels(raw.get("hint"), f"{where}: hint", problems, required=False) or None,
+        hint=hint,
         max_length=max_length,
         min=_int_or_none(raw.get("min"), f"{where}: min", problems),
         max=_int_or_none(raw.get("max"), f"{where}: max", problems),
@@ -268,6 +271,28 @@ def parse_date(text: str) -> dt.date | None:
         return dt.date(year, month, day)
     except ValueError:
         return None
+
+
+EXAMPLE = "{beispiel}"
+
+
+def date_example(field: Field, today: dt.date) -> dt.date:
+    """A plausible date for the field's hint, computed from *today* and its limits."""
+    latest = _resolve_date(field.max_date, today) if field.max_date else None
+    earliest = _resolve_date(field.min_date, today) if field.min_date else None
+    if latest is not None and latest <= today and earliest is None:
+        return dt.date(latest.year - 40, 3, 27)  # a date of birth, say
+    example = max(earliest or today, today) + dt.timedelta(days=14)
+    if latest is not None and example > latest:
+        example = latest
+    return example
+
+
+def hint_text(field: Field, text: str, today: dt.date) -> str:
+    """The hint with ``{beispiel}`` replaced by :func:`date_example` as it is typed in."""
+    if EXAMPLE not in text:
+        return text
+    return text.replace(EXAMPLE, f"{date_example(field, today):%d.%m.%Y}")
 
 
 def format_date(iso: str, lang: str) -> str:

@@ -39,6 +39,7 @@ from .forms import (
     Page,
     first_invalid_page,
     format_date,
+    hint_text,
     load_form,
     validate_page,
 )
@@ -165,6 +166,8 @@ class Service:
             "other_lang": other,
             "t": t,
             "pick": lambda value: pick(value, lang),
+            "hint_of": lambda field: hint_text(field, pick(field.hint, lang), dt.date.today())
+            if field.hint else "",
             "link": lambda p, fragment="", **params: self.link(lang, p, fragment, **params),
             "switch_url": self.link(other, path, **context.pop("switch_params", {})),
             "kommune": kommune,

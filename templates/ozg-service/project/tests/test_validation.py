@@ -8,13 +8,24 @@ from __future__ import annotations
 import datetime as dt
 import html as html_lib
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from app.forms import Field, FormDefinitionError, Option, parse_form, validate_field
-from tests.conftest import csrf
+from app.forms import (
+    Field,
+    FormDefinition,
+    FormDefinitionError,
+    Option,
+    date_example,
+    hint_text,
+    load_form,
+    parse_form,
+    validate_field,
+)
+from tests.conftest import csrf, fill_form
 
 VALID_ONE = {"name": "Erika", "mail": "erika@example.org", "plz": "86150",
              "datum": "27.03.1985", "zahl": "3"}
@@ -223,3 +234,58 @@ def test_invalid_form_definitions_are_refused_with_a_clear_message(
     with pytest.raises(FormDefinitionError, match=r"form\.toml ist fehlerhaft") as error:
         parse_form(toml_data)
     assert message in str(error.value)
+
+
+# --- hints computed from today ---
+
+
+def test_date_examples_follow_today_and_the_limits() -> None:
+    today = dt.date(2026, 12, 3)
+    birth = Field("geburt", "date", {"de": "Geburtsdatum"}, max_date="today")
+    appointment = Field("termin", "date", {"de": "Termin"}, min_date="today")
+    window = Field("frist", "date", {"de": "Frist"}, min_date="today", max_date="2026-12-10")
+    assert date_example(birth, today) == dt.date(1986, 3, 27)
+    assert date_example(appointment, today) == dt.date(2026, 12, 17)
+    assert date_example(window, today) == dt.date(2026, 12, 10)
+    assert hint_text(appointment, "Zum Beispiel {beispiel}", today) == "Zum Beispiel 17.12.2026"
+    assert hint_text(appointment, "Ohne Beispiel", today) == "Ohne Beispiel"
+
+
+def test_every_date_hint_example_is_accepted_by_its_own_field(client: TestClient,
+                                                              form: FormDefinition) -> None:
+    today = dt.date.today()
+    checked = 0
+    for page in form.pages:
+        html = client.get(f"/antrag/{page.id}").text
+        assert "{beispiel}" not in html
+        for field in page.fields:
+            if field.type != "date" or not field.hint:
+                continue
+            hint = html.split(f'id="f-{field.name}-hint"', 1)[1].split("</div>", 1)[0]
+            example = re.search(r"\d{2}\.\d{2}\.\d{4}", hint)
+            assert example, hint
+            assert validate_field(field, example.group(0), today)[1] is None, example.group(0)
+            checked += 1
+    assert checked >= 1 or not any(f.type == "date" for p in form.pages for f in p.fields)
+
+
+def test_the_example_placeholder_is_refused_outside_date_fields(tmp_path: Path) -> None:
+    broken = tmp_path / "form.toml"
+    broken.write_text(
+        '[form]\ntitle = { de = "A", en = "A" }\n[[pages]]\nid = "p"\n'
+        'title = { de = "P", en = "P" }\n[[pages.fields]]\nname = "n"\ntype = "text"\n'
+        'label = { de = "N", en = "N" }\n'
+        'hint = { de = "Wie {beispiel}", en = "Like {beispiel}" }\n',
+        encoding="utf-8")
+    with pytest.raises(FormDefinitionError, match="beispiel"):
+        load_form(broken)
+
+
+def test_the_declaration_is_asked_once_on_the_check_answers_page(
+    client: TestClient, form: FormDefinition
+) -> None:
+    fill_form(client, form)
+    pages = {page.id: client.get(f"/antrag/{page.id}").text for page in form.pages}
+    check = client.get("/antrag/pruefen").text
+    assert all("richtig und vollständig" not in html for html in pages.values())
+    assert check.count("richtig und vollständig") == 1
