@@ -530,7 +530,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
         ]
         return svc.render("check.html", lang, request.url.path, rows=rows,
                           csrf=csrf_token(svc.settings.secret_key, session_id),
-                          action=svc.link(lang, CHECK_PAGE))
+                          action=svc.link(lang, CHECK_PAGE),
+                          back=svc.link(lang, f"{FORM_PREFIX}/{form.pages[-1].id}"))
 
     @app.post(CHECK_PAGE)
     async def submit(request: Request) -> Response:

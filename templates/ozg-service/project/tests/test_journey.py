@@ -158,3 +158,10 @@ def test_csrf_token_is_bound_to_the_session(client: TestClient, form: FormDefini
         other.get(f"/antrag/{form.pages[0].id}")
         response = other.post(f"/antrag/{form.pages[0].id}", data={"csrf_token": token})
     assert response.status_code == 403
+
+
+def test_check_answers_has_a_back_link_to_the_last_page(client: TestClient,
+                                                        form: FormDefinition) -> None:
+    fill_form(client, form, lang="en")
+    html = client.get("/antrag/pruefen?lang=en").text
+    assert f'<a href="/antrag/{form.pages[-1].id}?lang=en" class="back-link">Back</a>' in html
