@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -63,6 +64,8 @@ FORM_PREFIX = "/antrag"
 CHECK_PAGE = f"{FORM_PREFIX}/pruefen"
 CONFIRMATION_PAGE = f"{FORM_PREFIX}/bestaetigung"
 NEW_APPLICATION = f"{FORM_PREFIX}/neu"
+EXTEND_SESSION = "/sitzung/verlaengern"
+RETURN_PATH = re.compile(r"^/antrag(/[a-z0-9-]+)?$")
 FEEDBACK_PAGE = "/barrierefreiheit/feedback"
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
@@ -179,6 +182,10 @@ class Service:
             "theme_version": self.theme_version,
             "asset_version": self.asset_version,
             "current_path": path,
+            "session_minutes": max(self.settings.session_max_age // 60, 1),
+            "session_seconds": self.settings.session_max_age,
+            # The warning comes this long before the end: two minutes, at most half the time.
+            "session_warn_seconds": min(120, self.settings.session_max_age // 2),
             "errors": None,
             **context,
         }
@@ -563,6 +570,22 @@ def _routes(app: FastAPI, svc: Service) -> None:
         return svc.render("submitted.html", lang, request.url.path, reference=reference,
                           csrf=csrf_token(svc.settings.secret_key, session_id),
                           action=svc.link(lang, NEW_APPLICATION))
+
+    @app.post(EXTEND_SESSION)
+    async def extend_session(request: Request) -> Response:
+        """More time (WCAG 2.2.1): the session counts from now again. The script asks for
+        JSON and stays on the page; without it the citizen returns to the page they were on."""
+        lang = lang_of(request)
+        posted = await request.form()
+        session_id, data = await svc.posted_session(request, posted)
+        await svc.save(session_id, data)
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"expires_in": svc.settings.session_max_age},
+                                headers={"cache-control": "no-store"})
+        target = posted.get("return")
+        if not isinstance(target, str) or not RETURN_PATH.match(target):
+            target = FORM_PREFIX  # never a redirect to somewhere else
+        return redirect(svc.link(lang, target))
 
     @app.post(NEW_APPLICATION)
     async def new_application(request: Request) -> Response:

@@ -223,3 +223,28 @@ def test_error_summary_gets_focus_and_links_to_fields(
     first.click()
     assert page.evaluate("document.activeElement.id") == target
     context.close()
+
+
+def test_the_session_warning_appears_in_time_and_extends_the_session(
+    browser: Any, base_url: str, form: FormDefinition
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{base_url}/antrag/{form.pages[0].id}")
+    warning = page.locator("[data-session-warning]")
+    expires_in = int(warning.get_attribute("data-expires-in") or 0)
+    warn_before = int(warning.get_attribute("data-warn-before") or 0)
+    assert warn_before >= 20, "WCAG 2.2.1 asks for at least 20 seconds to react"
+    page.clock.run_for((expires_in - warn_before - 5) * 1000)
+    assert warning.is_hidden(), "warned too early"
+    page.clock.run_for(10 * 1000)
+    assert warning.is_visible()
+    assert page.evaluate("document.activeElement.hasAttribute('data-session-warning')")
+    assert axe_violations(page) == []
+    with page.expect_response("**/sitzung/verlaengern") as extended:
+        warning.get_by_role("button").click()
+    assert extended.value.status == 200
+    warning.wait_for(state="hidden")
+    assert page.url.endswith(f"/antrag/{form.pages[0].id}"), "the page was left"
+    context.close()

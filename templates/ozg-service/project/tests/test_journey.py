@@ -165,3 +165,37 @@ def test_check_answers_has_a_back_link_to_the_last_page(client: TestClient,
     fill_form(client, form, lang="en")
     html = client.get("/antrag/pruefen?lang=en").text
     assert f'<a href="/antrag/{form.pages[-1].id}?lang=en" class="back-link">Back</a>' in html
+
+
+def test_the_start_page_states_the_time_limit(client: TestClient, settings: Settings) -> None:
+    minutes = settings.session_max_age // 60
+    assert f"wenn Sie {minutes} Minuten lang nichts eingeben" in client.get("/").text
+    assert f"for {minutes} minutes" in client.get("/?lang=en").text
+
+
+def test_more_time_restarts_the_session_clock(client: TestClient, form: FormDefinition) -> None:
+    token = fill_form(client, form)
+    session_id = client.cookies["sid"]
+    store = client.app.state.service.store  # type: ignore[attr-defined]
+    with store._transaction() as cursor:  # 50 of 60 minutes have passed
+        cursor.execute("UPDATE sessions SET updated_at = updated_at - 3000 WHERE id = ?",
+                       (session_id,))
+    assert store.load_session(session_id, 600) is None  # would be over in a 10-minute limit
+    extended = client.post("/sitzung/verlaengern", data={"csrf_token": token},
+                           headers={"accept": "application/json"})
+    assert extended.status_code == 200
+    assert extended.json() == {"expires_in": 3600}
+    assert store.load_session(session_id, 600)["answers"], "the answers are kept"
+
+
+def test_more_time_without_script_returns_to_the_page_and_nowhere_else(
+    client: TestClient, form: FormDefinition
+) -> None:
+    token = fill_form(client, form)
+    back = client.post("/sitzung/verlaengern", follow_redirects=False,
+                       data={"csrf_token": token, "return": f"/antrag/{form.pages[1].id}"})
+    assert back.headers["location"] == f"/antrag/{form.pages[1].id}"
+    for evil in ("https://example.org/", "//example.org", "/antrag/../../x", ""):
+        away = client.post("/sitzung/verlaengern", follow_redirects=False,
+                           data={"csrf_token": token, "return": evil})
+        assert away.headers["location"] == "/antrag", evil

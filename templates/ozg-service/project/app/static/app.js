@@ -31,4 +31,32 @@
       if (button) { button.setAttribute("aria-disabled", "true"); }
     });
   });
+
+  // Warn before the session ends and let the citizen extend it without leaving the page.
+  var warning = document.querySelector("[data-session-warning]");
+  if (warning && window.fetch) {
+    var expiresIn = parseInt(warning.dataset.expiresIn, 10);
+    var warnBefore = parseInt(warning.dataset.warnBefore, 10);
+    var timer = null;
+    var arm = function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        warning.hidden = false;
+        warning.focus();
+      }, Math.max(expiresIn - warnBefore, 0) * 1000);
+    };
+    arm();
+    var extend = warning.querySelector("form");
+    extend.addEventListener("submit", function (event) {
+      event.preventDefault();
+      window.fetch(extend.action, {
+        method: "POST", body: new FormData(extend), credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (response) {
+        if (!response.ok) { extend.submit(); return; }
+        warning.hidden = true;
+        arm();
+      }, function () { extend.submit(); });
+    });
+  }
 })();
