@@ -82,6 +82,7 @@ class Page:
 class FormDefinition:
     title: Mapping[str, str]
     pages: tuple[Page, ...]
+    sample: bool = False  # still the kit's sample form ([form] sample = true)
 
     def page(self, page_id: str) -> Page | None:
         return next((page for page in self.pages if page.id == page_id), None)
@@ -231,9 +232,12 @@ def parse_form(data: Mapping[str, Any]) -> FormDefinition:
             or None,
             fields=tuple(fields),
         ))
+    sample = lookup_table(data, "form").get("sample", False)
+    if not isinstance(sample, bool):
+        problems.append(f"form.sample: {sample!r} ist weder true noch false")
     if problems:
         raise FormDefinitionError("form.toml ist fehlerhaft:\n- " + "\n- ".join(problems))
-    return FormDefinition(title=title, pages=tuple(pages))
+    return FormDefinition(title=title, pages=tuple(pages), sample=sample is True)
 
 
 def lookup_table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -2,7 +2,9 @@
 go live, and exits with 1 until none is left (0 then, 2 if a file cannot be read).
 
 It checks kommune.toml and service.toml (the values the legal pages and the delivery metadata need,
-the colour contrast) and that form.toml is valid.
+the colour contrast) and that form.toml is valid and no longer the kit's sample form. In
+production the service refuses to start while anything is listed (see app/main.py), unless
+SERVICE_STAGING=true marks a test system.
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ def findings(kommune_file: Path, service_file: Path, form_file: Path) -> list[Fi
     content = Content.load(kommune_file, service_file)
     found = [Finding(item.label_de, reason) for item, reason in content.missing_items()]
     try:
-        load_form(form_file)
+        form = load_form(form_file)
     except FormDefinitionError as error:
         found.append(Finding("Formular", str(error)))
+    else:
+        if form.sample:
+            found.append(Finding("Formular", "form.toml ist noch das Beispielformular des Kits "
+                                 "([form] sample = true): Felder an den Dienst anpassen, dann "
+                                 "die Zeile sample = true löschen"))
     return found
 
 
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"Go-live-Prüfung: {len(found)} Angabe(n) fehlen oder sind fehlerhaft:\n")
     for finding in found:
         sys.stdout.write(f"  - {finding.label}: {finding.detail}\n")
-    sys.stdout.write("Bitte in kommune.toml bzw. service.toml ergänzen und erneut prüfen.\n")
+    sys.stdout.write("Bitte in kommune.toml, service.toml bzw. form.toml ergänzen und erneut "
+                     "prüfen.\n")
     return 1
 
 

@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import golive
 from .content import ITEMS_BY_KEY, Content, ContentError
 from .delivery import DeliveryAdapter, build_envelope, deliver_pending, load_adapter
 from .forms import (
@@ -182,6 +183,7 @@ class Service:
             "theme_version": self.theme_version,
             "asset_version": self.asset_version,
             "current_path": path,
+            "staging": self.settings.staging,
             "session_minutes": max(self.settings.session_max_age // 60, 1),
             "session_seconds": self.settings.session_max_age,
             # The warning comes this long before the end: two minutes, at most half the time.
@@ -375,6 +377,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     except (ContentError, FormDefinitionError, SettingsError) as error:
         # A broken kommune.toml, service.toml or form.toml: say which and what is wrong.
         raise SystemExit(f"Start abgebrochen: {error}") from None
+    if settings.production and not settings.staging:
+        # Citizens never see a placeholder: production starts only when go-live passes.
+        gaps = golive.findings(settings.kommune_file, settings.service_file, settings.form_file)
+        if gaps:
+            listed = "; ".join(f"{gap.label}: {gap.detail}" for gap in gaps[:3])
+            more = f" (und {len(gaps) - 3} weitere)" if len(gaps) > 3 else ""
+            raise SystemExit(
+                f"Start abgebrochen: python -m app.golive findet {len(gaps)} fehlende oder "
+                f"fehlerhafte Angabe(n): {listed}{more}. Für ein Testsystem: SERVICE_STAGING=true."
+            )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -75,6 +75,7 @@ class Settings:
     delivery_interval: int = 60
     data_key: bytes | None = None  # seals personal data at rest (app/sealing.py)
     health_max_pending_age: int = 3600
+    staging: bool = False  # a test system: starts despite go-live gaps, with a banner
     fit_connect_token_url: str = ""
     fit_connect_submission_url: str = ""
     fit_connect_client_id: str = ""
@@ -139,6 +140,7 @@ class Settings:
                 ) from None
         return cls(
             data_key=_data_key(env),
+            staging=_bool("SERVICE_STAGING", env.get("SERVICE_STAGING", "false")),
             health_max_pending_age=_int(
                 "SERVICE_HEALTH_MAX_PENDING_AGE",
                 env.get("SERVICE_HEALTH_MAX_PENDING_AGE", "3600"), minimum=1,

@@ -41,7 +41,7 @@ def test_security_headers_on_every_page(client: TestClient, form: FormDefinition
 
 def test_hsts_in_production(settings: Settings) -> None:
     production = dataclasses.replace(settings, environment="production", hsts=True,
-                                     secure_cookies=True)
+                                     secure_cookies=True, staging=True)
     with make_client(production) as client:
         assert "max-age=" in client.get("/").headers["strict-transport-security"]
 
@@ -110,7 +110,8 @@ def test_unknown_page_is_a_404_in_the_service_design(client: TestClient) -> None
 
 
 def test_session_cookie_flags_in_production(settings: Settings, form: FormDefinition) -> None:
-    production = dataclasses.replace(settings, environment="production", secure_cookies=True)
+    production = dataclasses.replace(settings, environment="production", secure_cookies=True,
+                                     staging=True)
     with make_client(production) as client:
         cookie = client.get(f"/antrag/{form.pages[0].id}").headers["set-cookie"]
     assert cookie.startswith("__Host-sid=")
