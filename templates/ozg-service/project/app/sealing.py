@@ -22,32 +22,14 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .settings import new_key_text, parse_key
+
 PREFIX = "v1."
-KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
 class SealError(ValueError):
     """A sealed value does not open with this key (wrong key, or the value was altered)."""
-
-
-def parse_key(text: str, source: str) -> bytes:
-    """The 32-byte key from its base64 text; ValueError naming *source* when it is not one."""
-    try:
-        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != KEY_BYTES:
-        raise ValueError(
-            f"{source} ist kein gültiger Schlüssel: erwartet werden 32 Byte in URL-sicherem "
-            "Base64, z. B. python -c 'import secrets, base64; "
-            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
-        )
-    return key
-
-
-def new_key_text() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
 
 def key_beside(database: Path) -> bytes:

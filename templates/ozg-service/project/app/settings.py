@@ -5,20 +5,40 @@ Every setting is documented in docs/settings.md; a test keeps that page and this
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sealing import parse_key
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENVIRONMENTS = ("production", "development")
+DATA_KEY_BYTES = 32  # SERVICE_DATA_KEY: AES-256 (app/sealing.py)
 
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message says which one and what to do."""
+
+
+def parse_key(text: str, source: str) -> bytes:
+    """The 32-byte key from its base64 text; ValueError naming *source* when it is not one."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != DATA_KEY_BYTES:
+        raise ValueError(
+            f"{source} ist kein gültiger Schlüssel: erwartet werden 32 Byte in URL-sicherem "
+            "Base64, z. B. python -c 'import secrets, base64; "
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
+        )
+    return key
+
+
+def new_key_text() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode()
 
 
 def _bool(name: str, raw: str) -> bool:

@@ -343,7 +343,8 @@ def test_an_older_database_is_made_private_on_start(settings: Settings) -> None:
 
 
 def test_sealed_data_needs_its_key(settings: Settings) -> None:
-    from app.sealing import SealError, new_key_text, parse_key
+    from app.sealing import SealError
+    from app.settings import new_key_text, parse_key
 
     key = parse_key(new_key_text(), "test")
     store = Store(settings.effective_database_url, key)
@@ -459,7 +460,7 @@ def test_a_malformed_data_key_stops_the_start_with_one_line(tmp_path: Path) -> N
 
 
 def test_create_app_works_with_a_data_key_from_a_file(tmp_path: Path, settings: Settings) -> None:
-    from app.sealing import new_key_text
+    from app.settings import new_key_text
 
     key_file = tmp_path / "data.key"
     key_file.write_text(new_key_text() + "\n", encoding="utf-8")
