@@ -154,8 +154,9 @@ class Store:
             self._local.connection = connection
         return connection
 
-    def _truncate_log(self) -> None:
-        """Fold the write-ahead log into the database and empty it (SQLite only)."""
+    def truncate_log(self) -> None:
+        """Fold the write-ahead log into the database and empty it (SQLite only): after it,
+        the log no longer holds copies of pages whose content was deleted."""
         if self.path is not None:
             self._sqlite().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
@@ -307,7 +308,7 @@ class Store:
                            (time.time() - max_age,))
             purged = int(cursor.rowcount)
         if purged:
-            self._truncate_log()
+            self.truncate_log()
         return purged
 
     # -- outbox ---------------------------------------------------------------------------------
@@ -392,7 +393,6 @@ class Store:
                 ),
                 (DELIVERED, now, reference),
             )
-        self._truncate_log()
 
     def mark_attempt_failed(
         self, reference: str, error: str, next_attempt_at: float, *, give_up: bool
