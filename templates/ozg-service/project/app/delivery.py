@@ -14,9 +14,9 @@ runs it in the background every SERVICE_DELIVERY_INTERVAL seconds.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import importlib
 import json
@@ -222,6 +222,8 @@ def build_envelope(
         "ozgId": str(service.get("ozg_id", "") or "") or None,
         "municipality": {
             "ags": str(municipality.get("ags", "") or "") or None,
+            # The 12-digit Regionalschlüssel, if kommune.toml has one: preferred for routing.
+            **({"ars": str(municipality["ars"])} if municipality.get("ars") else {}),
             "name": str(municipality.get("official_name", "") or municipality.get("name", "")),
         },
         "metadata": metadata,

@@ -19,15 +19,15 @@ docs.fitko.de/fit-connect (sending: "Versand von Einreichungen", encryption: "Ve
    serviceType with ``urn:de:fim:leika:leistung:<LeiKa key>``); the answer's submissionId and
    caseId are recorded in the outbox row before anything else happens. The envelope's
    attachments (see :func:`app.delivery.build_envelope`) are announced by their ids.
-3a. ``PUT /v1/submissions/{id}/attachments/{attachmentId}``: each attachment as a JWE
+4. ``PUT /v1/submissions/{id}/attachments/{attachmentId}``: each attachment as a JWE
    (``application/jose``); each uploaded id is recorded, so a resumed delivery uploads only
    the rest.
-4. Before sending, the data are checked against the JSON Schema derived from form.toml
-   (:mod:`app.schema`), whose address goes into ``submissionSchema.schemaUri``; a mismatch is a
-   definite failure, never sent. ``PUT /v1/submissions/{id}`` with metadata and data, each a JWE in compact serialisation
-   (RSA-OAEP-256 key wrapping, A256GCM content encryption). The metadata carry the SHA-512 of
+5. ``PUT /v1/submissions/{id}`` with metadata and data, each a JWE in compact serialisation
+   (RSA-OAEP-256 key wrapping, A256GCM content encryption). Before anything is sent, the data
+   are checked against the JSON Schema derived from form.toml (:mod:`app.schema`), whose
+   address goes into ``submissionSchema.schemaUri``; a mismatch fails at once. The metadata carry the SHA-512 of
    the exact data bytes sent. The stage is recorded afterwards.
-5. ``GET /v1/cases/{caseId}/events`` reads the event log back; the last event is recorded,
+6. ``GET /v1/cases/{caseId}/events`` reads the event log back; the last event is recorded,
    and ``reject-submission`` makes the delivery fail with the problem types given.
 
 A crash anywhere resumes from the recorded stage: after an announcement the next attempt reads
@@ -61,7 +61,7 @@ from .delivery import (
     attachment_bytes,
 )
 from .forms import FormDefinitionError, load_form
-from .schema import schema_errors, schema_uri, submission_schema
+from .schema import schema_errors, service_schema
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("app.fitconnect")
@@ -152,8 +152,9 @@ class FitConnectAdapter:
         self.client_id = client_id
         self.client_secret = client_secret
         self.other = other
-        # A test hook: called with "routed", "announced", "uploaded" (after each attachment), "sent" (PUT answered, not yet recorded) and
-        # "submitted", to simulate a crash between two stages.
+        # A test hook: called with "routed", "announced", "uploaded" (after each attachment),
+        # "sent" (PUT answered, not yet recorded) and "submitted", to simulate a crash between
+        # two stages.
         self.on_stage = on_stage or (lambda stage: None)
         self.http = httpx.Client(timeout=timeout)
         # One delivery makes at most about a dozen requests (each may be repeated once after a
@@ -209,9 +210,7 @@ class FitConnectAdapter:
             form = load_form(settings.form_file)
         except FormDefinitionError as error:
             raise SettingsError(str(error)) from None
-        form_id = str(service.get("service", {}).get("form_id", "") or "antrag")
-        schema = submission_schema(form, form_id=form_id,
-                                   schema_id=schema_uri(settings.public_url, form_id))
+        _, schema = service_schema(form, service.get("service", {}), settings.public_url)
         return cls(
             routing_url=settings.fit_connect_routing_url,
             data_schema=schema,

@@ -34,6 +34,14 @@ def schema_uri(public_url: str, form_id: str) -> str:
     return public_url.rstrip("/") + SCHEMA_PATH.format(form_id=form_id)
 
 
+def service_schema(form: FormDefinition, service: Mapping[str, Any],
+                   public_url: str) -> tuple[str, dict[str, Any]]:
+    """The path the service serves its schema at and the schema, for service.toml's form_id."""
+    form_id = str(service.get("form_id") or "antrag")
+    return SCHEMA_PATH.format(form_id=form_id), submission_schema(
+        form, form_id=form_id, schema_id=schema_uri(public_url, form_id))
+
+
 def _label(field: Field) -> str:
     return str(field.label.get("de", field.name))
 

@@ -277,3 +277,25 @@ class Store:
         with self._transaction(write=False) as cursor:
             cursor.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
             return dict(cursor.fetchall())
+
+    def wake(self, submission_id: str, now: float) -> str | None:
+        """Make the pending submission that FIT-Connect knows as *submission_id* due at *now*
+        (a callback said there is news about it); its reference, or None when none is pending.
+
+        *submission_id* must be a UUID (the caller checks): it is matched inside the recorded
+        delivery state.
+        """
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql("SELECT reference, delivery_state FROM outbox WHERE status = ? "
+                          "AND delivery_state LIKE ?"),
+                (PENDING, f'%"{submission_id}"%'),
+            )
+            found = [row[0] for row in cursor.fetchall()
+                     if json.loads(row[1] or "{}").get("submissionId") == submission_id]
+            for reference in found:
+                cursor.execute(
+                    self._sql("UPDATE outbox SET next_attempt_at = ? WHERE reference = ?"),
+                    (now, reference),
+                )
+        return found[0] if found else None
