@@ -25,8 +25,8 @@ docs.fitko.de/fit-connect (sending: "Versand von Einreichungen", encryption: "Ve
 5. ``PUT /v1/submissions/{id}`` with metadata and data, each a JWE in compact serialisation
    (RSA-OAEP-256 key wrapping, A256GCM content encryption). Before anything is sent, the data
    are checked against the JSON Schema derived from form.toml (:mod:`app.schema`), whose
-   address goes into ``submissionSchema.schemaUri``; a mismatch fails at once. The metadata carry the SHA-512 of
-   the exact data bytes sent. The stage is recorded afterwards.
+   address goes into ``submissionSchema.schemaUri``; a mismatch fails at once. The metadata
+   carry the SHA-512 of the exact data bytes sent. The stage is recorded afterwards.
 6. ``GET /v1/cases/{caseId}/events`` reads the event log back; the last event is recorded,
    and ``reject-submission`` makes the delivery fail with the problem types given.
 
