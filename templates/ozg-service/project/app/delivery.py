@@ -16,16 +16,19 @@ personal data.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import importlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +43,8 @@ FIT_CONNECT_METADATA_SCHEMA = (
 )
 LEIKA_URN = "urn:de:fim:leika:leistung:"
 LEASE_SECONDS = 120
+SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
+ATTACHMENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_BACKOFF_SECONDS = 3600
 
 
@@ -86,30 +91,50 @@ class DeliveryAdapter(Protocol):
 
 class DirectoryAdapter:
     """Writes each submission as ``<directory>/<reference>.json`` (write to a temporary file, then
-    rename: a reader never sees half a file, and a repeated delivery leaves exactly one)."""
+    rename: a reader never sees half a file, and a repeated delivery leaves exactly one).
+
+    Attachments go beside it as ``<reference>.<attachmentId><suffix>`` (the suffix of the
+    citizen's file name, e.g. ``.pdf``), each written the same way and before the JSON, so that
+    whoever sees the JSON finds every file it names; the JSON names the file instead of holding
+    the content.
+    """
 
     name = "directory"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def deliver(self, submission: Submission) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.directory / f"{submission.reference}.json"
-        text = json.dumps(submission.envelope, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    def _write(self, target: Path, content: bytes) -> None:
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the rename
-            "w", encoding="utf-8", dir=self.directory, prefix=".tmp-", suffix=".json",
-            delete=False,
+            "wb", dir=self.directory, prefix=".tmp-", suffix=target.suffix, delete=False,
         )
         try:
             with handle:
-                handle.write(text)
+                handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
             Path(handle.name).replace(target)
         except BaseException:
             Path(handle.name).unlink(missing_ok=True)
             raise
+
+    def deliver(self, submission: Submission) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        envelope = dict(submission.envelope)
+        listed = []
+        for attachment in envelope.get("attachments") or []:
+            if not ATTACHMENT_ID.fullmatch(str(attachment.get("id", ""))):
+                raise DeliveryRejected("attachment: id is no lower-case UUID")
+            suffix = Path(str(attachment.get("filename", ""))).suffix
+            suffix = suffix if SAFE_SUFFIX.fullmatch(suffix) else ""
+            name = f"{submission.reference}.{attachment['id']}{suffix.lower()}"
+            self._write(self.directory / name, attachment_bytes(attachment))
+            listed.append({key: value for key, value in attachment.items() if key != "content"}
+                          | {"file": name})
+        if listed:
+            envelope["attachments"] = listed
+        text = json.dumps(envelope, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        self._write(self.directory / f"{submission.reference}.json", text.encode())
 
 
 def load_adapter(settings: Settings) -> DeliveryAdapter:
@@ -146,6 +171,7 @@ def build_envelope(
     municipality: Mapping[str, Any],
     destination: str = "",
     reply_email: str = "",
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The JSON document delivered for a submission, with FIT-Connect-shaped metadata.
 
@@ -153,6 +179,17 @@ def build_envelope(
     with the LeiKa URN, contentStructure with the hash of ``data``, additionalReferenceInfo), so
     that a FIT-Connect adapter can send it as it is; the other keys are for the receiving office.
     *destination* is the municipality's FIT-Connect destination (kommune.toml ``[delivery]``).
+
+    *attachments* are the citizen's files, each a mapping::
+
+        {"id": "<UUID, lower case>", "filename": "Nachweis.pdf", "mimeType": "application/pdf",
+         "content": "<the file's bytes, standard base64>", "description": "optional text"}
+
+    They are kept in the envelope as given (``attachments``), and listed in the metadata's
+    ``contentStructure.attachments`` with the SHA-512 of their bytes and purpose ``attachment``.
+
+    Raises:
+        ValueError: an attachment lacks a key, has no UUID as id, or content that is no base64.
     """
     canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     leika = str(service.get("leika_key", "") or "")
@@ -167,7 +204,7 @@ def build_envelope(
                     "mimeType": "application/json",
                 },
             },
-            "attachments": [],
+            "attachments": [_attachment_metadata(attachment) for attachment in attachments],
         },
         "publicServiceType": {
             "name": str(service.get("name", "")),
@@ -188,11 +225,42 @@ def build_envelope(
         "ozgId": str(service.get("ozg_id", "") or "") or None,
         "municipality": {
             "ags": str(municipality.get("ags", "") or "") or None,
+            # The 12-digit Regionalschlüssel, if kommune.toml has one: preferred for routing.
+            **({"ars": str(municipality["ars"])} if municipality.get("ars") else {}),
             "name": str(municipality.get("official_name", "") or municipality.get("name", "")),
         },
         "metadata": metadata,
         "data": dict(data),
+        **({"attachments": [dict(attachment) for attachment in attachments]}
+           if attachments else {}),
     }
+
+
+def attachment_bytes(attachment: Mapping[str, Any]) -> bytes:
+    """The decoded content of an envelope's attachment (see :func:`build_envelope`)."""
+    try:
+        return base64.b64decode(str(attachment["content"]), validate=True)
+    except (KeyError, binascii.Error):
+        raise ValueError(f"attachment {attachment.get('id')!r}: content is no base64") from None
+
+
+def _attachment_metadata(attachment: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [key for key in ("id", "filename", "mimeType", "content") if not attachment.get(key)]
+    if missing:
+        raise ValueError(f"attachment lacks {', '.join(missing)}")
+    if not ATTACHMENT_ID.fullmatch(str(attachment["id"])):
+        raise ValueError(f"attachment id {attachment['id']!r} is no lower-case UUID")
+    entry: dict[str, Any] = {
+        "attachmentId": str(attachment["id"]),
+        "hash": {"type": "sha512",
+                 "content": hashlib.sha512(attachment_bytes(attachment)).hexdigest()},
+        "purpose": "attachment",
+        "filename": str(attachment["filename"]),
+        "mimeType": str(attachment["mimeType"]),
+    }
+    if attachment.get("description"):
+        entry["description"] = str(attachment["description"])
+    return entry
 
 
 @dataclass(frozen=True)

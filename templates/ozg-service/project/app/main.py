@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import golive
+from .callback import router as callback_router
 from .content import ITEMS_BY_KEY, Content, ContentError
 from .delivery import DeliveryAdapter, build_envelope, deliver_pending, load_adapter
 from .forms import (
@@ -47,6 +48,7 @@ from .forms import (
 )
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, negotiate, pick
 from .logs import configure_logging
+from .schema import service_schema
 from .security import (
     SecurityMiddleware,
     csrf_ok,
@@ -409,6 +411,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        hsts=settings.hsts, error_page=svc.error_bytes)
     app.mount("/static", StaticFiles(directory=APP_DIR / "static"), name="static")
     _routes(app, svc)
+    if settings.fit_connect_callback_secret:  # FIT-Connect callbacks (app/callback.py)
+        app.include_router(callback_router)
     return app
 
 
@@ -478,6 +482,14 @@ def _routes(app: FastAPI, svc: Service) -> None:
     async def theme() -> Response:
         return Response(svc.theme_css, media_type="text/css",
                         headers={"cache-control": "public, max-age=3600"})
+
+    schema_path, data_schema = service_schema(form, svc.content.service.get("service", {}),
+                                              svc.settings.public_url)
+
+    @app.get(schema_path, include_in_schema=False)  # the data's JSON Schema (app/schema.py)
+    async def submission_schema() -> JSONResponse:
+        return JSONResponse(data_schema, media_type="application/schema+json",
+                            headers={"cache-control": "public, max-age=3600"})
 
     @app.get("/", response_class=HTMLResponse)
     async def start(request: Request) -> Response:

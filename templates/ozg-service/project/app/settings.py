@@ -110,6 +110,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # -- FIT-Connect: routing, schema address, callbacks (docs/settings.md, docs/delivery.md) --
+    fit_connect_routing_url: str = ""
+    fit_connect_callback_secret: str = ""
+    public_url: str = ""
 
     @property
     def production(self) -> bool:
@@ -209,4 +213,8 @@ class Settings:
             host=env.get("SERVICE_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int("SERVICE_PORT", env.get("SERVICE_PORT", "8000"), minimum=1),
             workers=_int("SERVICE_WORKERS", env.get("SERVICE_WORKERS", "1"), minimum=1),
+            # -- FIT-Connect: routing, schema address, callbacks --
+            fit_connect_routing_url=env.get("SERVICE_FIT_CONNECT_ROUTING_URL", ""),
+            fit_connect_callback_secret=env.get("SERVICE_FIT_CONNECT_CALLBACK_SECRET", ""),
+            public_url=env.get("SERVICE_PUBLIC_URL", "").rstrip("/"),
         )

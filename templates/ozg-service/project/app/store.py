@@ -455,6 +455,29 @@ class Store:
                           json.loads(row[7]).get("stage") if row[7] else None) for row in rows]
 
 
+    def wake(self, submission_id: str, now: float) -> str | None:
+        """Make the pending submission that FIT-Connect knows as *submission_id* due at *now*
+        (a callback said there is news about it); its reference, or None when none is pending.
+
+        *submission_id* must be a UUID (the caller checks): it is matched inside the recorded
+        delivery state.
+        """
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql("SELECT reference, delivery_state FROM outbox WHERE status = ? "
+                          "AND delivery_state LIKE ?"),
+                (PENDING, f'%"{submission_id}"%'),
+            )
+            found = [row[0] for row in cursor.fetchall()
+                     if json.loads(row[1] or "{}").get("submissionId") == submission_id]
+            for reference in found:
+                cursor.execute(
+                    self._sql("UPDATE outbox SET next_attempt_at = ? WHERE reference = ?"),
+                    (now, reference),
+                )
+        return found[0] if found else None
+
+
 def _create_private(path: Path) -> None:
     """Create the database file readable by its owner only (SQLite gives its -wal and -shm
     files the same mode)."""

@@ -1,10 +1,13 @@
 """A fake FIT-Connect Zustelldienst for the tests: a real HTTP server on loopback.
 
 It implements the parts of the Submission API v1 the sender uses (token, destination and its key,
-announce, submit, the case's event log), holds its own RSA private key, decrypts every JWE it
-receives and checks the metadata and data as the real service and a subscriber would. It can be
+announce, attachment upload, submit, the case's event log) and the Routing API's ``/v1/routes``,
+holds its own RSA private key, decrypts every JWE it receives and checks the metadata, the
+attachments (against their announced ids and SHA-512 hashes) and the data (against the schema
+the destination accepts, ``data_schema``) as the real service and a subscriber would. It can be
 told to fail: :meth:`FakeZustelldienst.fail` for the next requests, ``destination_status`` for an
-inactive destination, ``reject`` for a submission the receiving side rejects.
+inactive destination, ``reject`` for a submission the receiving side rejects, ``routes`` for
+what the Routing API finds.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
+from jsonschema import Draft202012Validator, FormatChecker
 from jwcrypto import jwe, jwk, jws
 
 CLIENT_ID = "kommunal-kit-test"
@@ -33,6 +37,9 @@ SET_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.
 REGION = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:091899990000"
 TOO_LATE = 4.0  # seconds; the adapter in the tests waits 2.5
 LEIKA = re.compile(r"^urn:de:fim:leika:leistung:\d{14}$")
+LEIKA_KEY = "99123456789012"
+AGS = "09189999"
+DEFAULT_SCHEMA_URI = "urn:kommunal-kit:form:antrag"
 
 _KEYS: dict[str, jwk.JWK] = {}
 
@@ -52,6 +59,7 @@ class Received:
     case_id: str
     metadata: dict[str, Any]
     data: dict[str, Any]
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,6 +71,13 @@ class FakeZustelldienst:
     announced: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The Routing API: (leikaKey, ags or ars) → the destination ids it answers with.
+    routes: dict[tuple[str, str], list[str]] = field(
+        default_factory=lambda: {(LEIKA_KEY, AGS): [DESTINATION_ID]})
+    route_requests: list[dict[str, str]] = field(default_factory=list)
+    uploads: int = 0
+    # The schema of the data the destination accepts; its $id is the schemaUri it lists.
+    data_schema: dict[str, Any] | None = None
     _faults: list[tuple[str, str]] = field(default_factory=list)
     _tokens: dict[str, float] = field(default_factory=dict)
     _events: dict[str, list[str]] = field(default_factory=dict)
@@ -138,6 +153,10 @@ class FakeZustelldienst:
             return 200, {"access_token": token, "token_type": "Bearer",
                          "expires_in": self.token_lifetime, "scope": "send:region:DE"}
         fault = self._fault_for(path)
+        if fault == "unavailable" and path.startswith("/v1/routes"):
+            return 503, {"type": "about:blank", "title": "Service Unavailable", "status": 503}
+        if method == "GET" and urlsplit(path).path == "/v1/routes":
+            return self._route(parse_qs(urlsplit(path).query))  # public: no token
         if fault == "timeout":
             time.sleep(TOO_LATE)
             return 503, {"type": PROBLEM + "timeout"}
@@ -150,6 +169,11 @@ class FakeZustelldienst:
                 self._tokens.pop(bearer, None)
         if not valid:
             return 401, {"type": PROBLEM + "invalid-token", "title": "Unauthorized"}
+        if method == "PUT" and (match := re.fullmatch(
+                r"/v1/submissions/([0-9a-f-]+)/attachments/([0-9a-f-]+)", path)):
+            if headers.get("Content-Type") != "application/jose":
+                return 415, {"type": PROBLEM + "unsupported-media-type"}
+            return self._attachment(match[1], match[2], body)
         answer = self._api(method, path, body)
         if fault == "slow":
             time.sleep(TOO_LATE)  # done, but the answer comes too late for the sender
@@ -163,8 +187,8 @@ class FakeZustelldienst:
                 "destinationId": DESTINATION_ID, "status": self.destination_status,
                 "encryptionKid": public["kid"],
                 "services": [{
-                    "identifier": "urn:de:fim:leika:leistung:99123456789012",
-                    "submissionSchemas": [{"schemaUri": "urn:kommunal-kit:form:antrag",
+                    "identifier": f"urn:de:fim:leika:leistung:{LEIKA_KEY}",
+                    "submissionSchemas": [{"schemaUri": self.schema_uri,
                                            "mimeType": "application/json"}],
                     "regions": [REGION],
                 }],
@@ -183,18 +207,60 @@ class FakeZustelldienst:
             return 200, {"eventLog": list(self._events.get(match[1], []))}
         return 404, {"type": "about:blank", "title": "Not Found"}
 
+    @property
+    def schema_uri(self) -> str:
+        return str((self.data_schema or {}).get("$id") or DEFAULT_SCHEMA_URI)
+
+    def _route(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        params = {name: values[0] for name, values in query.items()}
+        areas = [params[name] for name in ("ags", "ars", "areaId") if name in params]
+        if not re.fullmatch(r"99\d{12}", params.get("leikaKey", "")) or len(areas) != 1:
+            return 400, {"type": PROBLEM + "request-parameter-invalid", "title": "Bad Request",
+                         "status": 400}
+        with self._lock:
+            self.route_requests.append(params)
+        found = self.routes.get((params["leikaKey"], areas[0]), [])
+        routes = [{"destinationId": destination, "destinationSignature": "e30.e30.sig",
+                   "destinationName": "Markt Musterhausen, Bürgerbüro"} for destination in found]
+        return 200, {"count": len(routes), "offset": 0, "totalCount": len(routes),
+                     "routes": routes}
+
+    def _attachment(self, submission_id: str, attachment_id: str,
+                    body: bytes) -> tuple[int, Any]:
+        with self._lock:
+            announced = self.announced.get(submission_id)
+            if announced is None:
+                return 404, {"type": PROBLEM + "submission-not-found"}
+            if announced["submitted"]:
+                return 422, {"type": PROBLEM + "submission-state-invalid"}
+            if attachment_id not in announced["attachments"]:
+                return 404, {"type": PROBLEM + "attachment-not-found"}
+        try:
+            content = self._decrypt(body.decode())
+        except Exception as error:  # noqa: BLE001 - any defect is the sender's
+            with self._lock:
+                self.errors.append(f"{type(error).__name__}: {error}")
+            return 422, {"type": PROBLEM + "request-body-invalid"}
+        with self._lock:
+            announced["uploaded"][attachment_id] = content  # a repeated PUT replaces it
+            self.uploads += 1
+        return 204, {}
+
     def _announce(self, request: dict[str, Any]) -> tuple[int, Any]:
         if request.get("destinationId") != DESTINATION_ID:
             return 404, {"type": PROBLEM + "destination-not-found"}
         if self.destination_status != "active":
             return 422, {"type": PROBLEM + "destination-state-invalid"}
         identifier = str((request.get("serviceType") or {}).get("identifier", ""))
-        if not LEIKA.match(identifier) or request.get("announcedAttachments") != []:
+        attachments = request.get("announcedAttachments")
+        if (not LEIKA.match(identifier) or not isinstance(attachments, list)
+                or not all(isinstance(a, str) and _is_uuid(a) for a in attachments)):
             return 422, {"type": PROBLEM + "request-body-invalid"}
         submission_id, case_id = str(uuid.uuid4()), str(uuid.uuid4())
         with self._lock:
             self.announced[submission_id] = {"caseId": case_id, "serviceType": identifier,
-                                             "submitted": False}
+                                             "submitted": False, "attachments": attachments,
+                                             "uploaded": {}}
         return 201, {"destinationId": DESTINATION_ID, "submissionId": submission_id,
                      "caseId": case_id}
 
@@ -227,7 +293,8 @@ class FakeZustelldienst:
                 self.errors.append(f"{type(error).__name__}: {error}")
             return 422, {"type": PROBLEM + "request-body-invalid"}
         with self._lock:
-            self.received.append(Received(submission_id, announced["caseId"], metadata, data))
+            self.received.append(Received(submission_id, announced["caseId"], metadata, data,
+                                          dict(announced["uploaded"])))
             self._event(submission_id, announced["caseId"], "submit-submission")
             if self.reject:
                 self._event(submission_id, announced["caseId"], "reject-submission",
@@ -236,8 +303,7 @@ class FakeZustelldienst:
         return 200, {"destinationId": DESTINATION_ID, "submissionId": submission_id,
                      "caseId": announced["caseId"]}
 
-    @staticmethod
-    def _check(metadata: dict[str, Any], data_bytes: bytes, data: Any,
+    def _check(self, metadata: dict[str, Any], data_bytes: bytes, data: Any,
                announced: dict[str, Any]) -> None:
         """The checks the metadata schema 1.2.0 and a subscriber make on what we send."""
         if metadata.get("$schema") != METADATA_SCHEMA:
@@ -250,8 +316,28 @@ class FakeZustelldienst:
         schema = content["data"]["submissionSchema"]
         if schema["mimeType"] != "application/json" or not schema["schemaUri"]:
             raise ValueError("submissionSchema unvollständig")
-        if content.get("attachments") != []:
-            raise ValueError("Anlagen angekündigt, aber nicht gesendet")
+        if schema["schemaUri"] != self.schema_uri:
+            raise ValueError(f"schemaUri {schema['schemaUri']!r} nimmt der Zustellpunkt nicht an")
+        listed = {item["attachmentId"]: item for item in content["attachments"]}
+        if sorted(listed) != sorted(announced["attachments"]) or len(listed) != len(
+                content["attachments"]):
+            raise ValueError("Anlagen in den Metadaten passen nicht zur Ankündigung")
+        for attachment_id, item in listed.items():
+            uploaded = announced["uploaded"].get(attachment_id)
+            if uploaded is None:
+                raise ValueError(f"Anlage {attachment_id} angekündigt, aber nicht hochgeladen")
+            if item["hash"] != {"type": "sha512",
+                                "content": hashlib.sha512(uploaded).hexdigest()}:
+                raise ValueError(f"Hash der Anlage {attachment_id} stimmt nicht")
+            if item.get("purpose") not in {"form", "attachment", "report"}:
+                raise ValueError(f"purpose der Anlage {attachment_id}")
+            if not item.get("mimeType"):
+                raise ValueError(f"mimeType der Anlage {attachment_id} fehlt")
+        if self.data_schema is not None:
+            validator = Draft202012Validator(self.data_schema, format_checker=FormatChecker())
+            problems = [error.json_path for error in validator.iter_errors(data)]
+            if problems:
+                raise ValueError(f"Fachdaten verletzen das Schema an {problems}")
         if metadata["publicServiceType"]["identifier"] != announced["serviceType"]:
             raise ValueError("publicServiceType passt nicht zur Ankündigung")
         reference = metadata.get("additionalReferenceInfo", {})
@@ -261,6 +347,13 @@ class FakeZustelldienst:
             raise TypeError("Fachdaten sind kein JSON-Objekt")
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeZustelldienst
 
@@ -268,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, answer = self.fake.handle(self.command, self.path, self.headers, body)
-        payload = json.dumps(answer).encode()
+        payload = b"" if status == 204 else json.dumps(answer).encode()
         self.send_response(status)
         problem = status >= 400 and "type" in answer
         self.send_header("Content-Type",

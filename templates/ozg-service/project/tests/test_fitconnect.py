@@ -19,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,16 +74,16 @@ def adapter_for(fake: FakeZustelldienst, **kwargs: object) -> FitConnectAdapter:
     return FitConnectAdapter(**options)  # type: ignore[arg-type]
 
 
-def stored(settings: Settings, reference: str = REFERENCE) -> Store:
+def stored(settings: Settings, reference: str = REFERENCE, **options: Any) -> Store:
     store = Store(settings.effective_database_url)
     store.initialise()
-    envelope = build_envelope(
-        reference=reference, kind="application", data=APPLICATION,
-        created_at=dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC),
-        service={"leika_key": LEIKA_KEY, "name": "Testleistung", "form_id": "antrag"},
-        municipality={"ags": "09189999", "official_name": "Markt Musterhausen"},
-        destination=DESTINATION_ID, reply_email="erika@example.org",
-    )
+    envelope = build_envelope(**{
+        "reference": reference, "kind": "application", "data": APPLICATION,
+        "created_at": dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC),
+        "service": {"leika_key": LEIKA_KEY, "name": "Testleistung", "form_id": "antrag"},
+        "municipality": {"ags": "09189999", "official_name": "Markt Musterhausen"},
+        "destination": DESTINATION_ID, "reply_email": "erika@example.org", **options,
+    })
     store.add_submission(reference, "application", envelope)
     return store
 
