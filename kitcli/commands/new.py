@@ -289,7 +289,8 @@ def new(options: NewOptions) -> NewResult:
     missing = tuple(k for k in MUNICIPALITY_FIELDS_SHOWN_MISSING if k in recorded and not recorded[k])
     steps = [f"cd {dest}", *info.next_steps]
     if missing:
-        steps.append("before going live, fill in the missing municipality data listed above")
+        steps.append("before going live, fill in the missing municipality data listed above "
+                     "(in kommune.toml; python -m app.golive names each key)")
     return NewResult(
         dest=dest,
         template=options.template,
