@@ -289,7 +289,7 @@ class Service:
         now = dt.datetime.now(dt.UTC)
         prefix = str(self.content.service.get("service", {}).get("reference_prefix", "A") or "A")
 
-        def make(data: Mapping[str, Any], _: int) -> tuple[str, str, dict[str, Any]] | None:
+        def make(data: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
             answers = data.get("answers", {})
             if not answers or first_invalid_page(self.form, answers) is not None:
                 return None

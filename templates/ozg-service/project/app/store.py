@@ -247,13 +247,13 @@ class Store:
         session_id: str,
         new_session_id: str,
         max_age: int,
-        make: Callable[[Mapping[str, Any], int], tuple[str, str, Mapping[str, Any]] | None],
+        make: Callable[[Mapping[str, Any]], tuple[str, str, Mapping[str, Any]] | None],
     ) -> Submitted | None:
         """Turn a session's draft into exactly one outbox row, and replace the session.
 
-        *make(data, attempt)* builds ``(reference, kind, payload)`` from the session data read
-        inside the transaction (None when the draft is not complete); it is called again with a
-        new attempt number if the reference number is taken. A request that comes second (a
+        *make(data)* builds ``(reference, kind, payload)`` from the session data read
+        inside the transaction (None when the draft is not complete); it is called again (a new
+        reference number) if the reference number is taken. A request that comes second (a
         double click, fifty tabs) finds the session replaced and gets the same reference and the
         new session, for ROTATION_GRACE_SECONDS; after that, and for unknown sessions, None.
         """
@@ -273,8 +273,8 @@ class Store:
                 if row[1] < now - ROTATION_GRACE_SECONDS:
                     return None
                 return Submitted(str(data["reference"]), str(data["replaced_by"]), created=False)
-            for attempt in range(5):
-                made = make(data, attempt)
+            for _ in range(5):
+                made = make(data)
                 if made is None:
                     return None
                 reference, kind, payload = made

@@ -225,14 +225,22 @@ class FakeZustelldienst:
         return 200, {"count": len(routes), "offset": 0, "totalCount": len(routes),
                      "routes": routes}
 
+    def _open_announcement(self, submission_id: str) -> tuple[dict[str, Any] | None, Any]:
+        """The announced, not yet submitted submission, or the problem answer (call with the lock
+        held)."""
+        announced = self.announced.get(submission_id)
+        if announced is None:
+            return None, (404, {"type": PROBLEM + "submission-not-found"})
+        if announced["submitted"]:
+            return None, (422, {"type": PROBLEM + "submission-state-invalid"})
+        return announced, None
+
     def _attachment(self, submission_id: str, attachment_id: str,
                     body: bytes) -> tuple[int, Any]:
         with self._lock:
-            announced = self.announced.get(submission_id)
+            announced, problem = self._open_announcement(submission_id)
             if announced is None:
-                return 404, {"type": PROBLEM + "submission-not-found"}
-            if announced["submitted"]:
-                return 422, {"type": PROBLEM + "submission-state-invalid"}
+                return problem
             if attachment_id not in announced["attachments"]:
                 return 404, {"type": PROBLEM + "attachment-not-found"}
         try:
@@ -276,11 +284,9 @@ class FakeZustelldienst:
 
     def _submit(self, submission_id: str, request: dict[str, Any]) -> tuple[int, Any]:
         with self._lock:
-            announced = self.announced.get(submission_id)
+            announced, problem = self._open_announcement(submission_id)
             if announced is None:
-                return 404, {"type": PROBLEM + "submission-not-found"}
-            if announced["submitted"]:
-                return 422, {"type": PROBLEM + "submission-state-invalid"}
+                return problem
             announced["submitted"] = True  # a second PUT is refused even while this one runs
         try:
             metadata = json.loads(self._decrypt(request["encryptedMetadata"]))

@@ -81,7 +81,7 @@ def test_concurrent_submits_of_one_session_store_one_row(store: Store) -> None:
     store.save_session("s" * 43, {"answers": {"p": {"name": NAME}}})
     start = threading.Barrier(20)
 
-    def make(data: object, attempt: int) -> tuple[str, str, dict[str, object]]:
+    def make(data: object) -> tuple[str, str, dict[str, object]]:
         return f"A-{uuid.uuid4().hex[:8]}", "application", {"data": data}
 
     def send(index: int) -> Submitted | None:
