@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 FIELD_TYPES = ("text", "textarea", "email", "postcode", "date", "number", "select", "radio",
-               "checkbox")
+               "checkbox", "file")
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 2000, "email": 254}
 RESERVED_PAGE_IDS = ("pruefen", "bestaetigung", "absenden")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -29,6 +29,12 @@ INTEGER = re.compile(r"^[+-]?\d{1,12}$")
 # Control characters other than tab, line feed and carriage return never belong in an answer.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CHECKED = "yes"
+FILE_TYPE_KEYS = ("pdf", "jpeg", "png")  # app/uploads.py knows each one's content
+DEFAULT_MAX_SIZE = 10_000_000  # bytes per file
+DEFAULT_MAX_FILES = 5  # with multiple = true
+DEFAULT_MAX_TOTAL_SIZE = 50_000_000  # bytes per application, all files together
+SIZE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(B|KB|MB)\s*$", re.IGNORECASE)
+SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1_000_000}
 
 
 class FormDefinitionError(ValueError):
@@ -57,6 +63,10 @@ class Field:
     autocomplete: str = ""
     width: str = ""  # "short", "medium" or "" (full)
     summary_label: Mapping[str, str] | None = None
+    # type = "file": bytes per file, the accepted types, how many files
+    max_size: int = DEFAULT_MAX_SIZE
+    accept: tuple[str, ...] = FILE_TYPE_KEYS
+    max_files: int = 1
 
     @property
     def input_id(self) -> str:
@@ -83,6 +93,12 @@ class FormDefinition:
     title: Mapping[str, str]
     pages: tuple[Page, ...]
     sample: bool = False  # still the kit's sample form ([form] sample = true)
+    max_total_size: int = DEFAULT_MAX_TOTAL_SIZE  # all uploaded files of an application
+
+    @property
+    def file_fields(self) -> tuple[Field, ...]:
+        return tuple(field for page in self.pages for field in page.fields
+                     if field.type == "file")
 
     def page(self, page_id: str) -> Page | None:
         return next((page for page in self.pages if page.id == page_id), None)
@@ -135,6 +151,43 @@ def _date_limit(raw: Any, where: str, problems: list[str]) -> str | None:
     return None
 
 
+def _size(raw: Any, where: str, problems: list[str], default: int) -> int:
+    """A size as bytes (an integer) or text such as ``"10 MB"`` or ``"500 KB"``."""
+    if raw is None:
+        return default
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and (match := SIZE.match(raw)):
+        size = int(float(match[1].replace(",", ".")) * SIZE_UNITS[match[2].lower()])
+        if size > 0:
+            return size
+    problems.append(f"{where}: {raw!r} ist keine Größe; z. B. \"10 MB\", \"500 KB\" oder Bytes")
+    return default
+
+
+def _file_options(raw: Mapping[str, Any], where: str,
+                  problems: list[str]) -> tuple[int, tuple[str, ...], int]:
+    """max_size, accept and max_files of a file field."""
+    max_size = _size(raw.get("max_size"), f"{where}: max_size", problems, DEFAULT_MAX_SIZE)
+    accept = raw.get("accept", list(FILE_TYPE_KEYS))
+    if (not isinstance(accept, list) or not accept
+            or not all(isinstance(key, str) and key in FILE_TYPE_KEYS for key in accept)):
+        problems.append(f"{where}: accept {accept!r} muss eine Liste aus "
+                        + ", ".join(FILE_TYPE_KEYS) + " sein")
+        accept = list(FILE_TYPE_KEYS)
+    multiple = raw.get("multiple", False)
+    if not isinstance(multiple, bool):
+        problems.append(f"{where}: multiple {multiple!r} ist weder true noch false")
+        multiple = False
+    max_files = _int_or_none(raw.get("max_files"), f"{where}: max_files", problems)
+    if max_files is not None and (not multiple or not 1 <= max_files <= 20):
+        problems.append(f"{where}: max_files gibt es nur mit multiple = true, von 1 bis 20")
+        max_files = None
+    if max_files is None:
+        max_files = DEFAULT_MAX_FILES if multiple else 1
+    return max_size, tuple(dict.fromkeys(accept)), max_files
+
+
 def _field(raw: Mapping[str, Any], where: str, problems: list[str]) -> Field | None:
     name = raw.get("name")
     if not isinstance(name, str) or not NAME.match(name):
@@ -166,6 +219,11 @@ def _field(raw: Mapping[str, Any], where: str, problems: list[str]) -> Field | N
     hint = _labels(raw.get("hint"), f"{where}: hint", problems, required=False) or None
     if hint and field_type != "date" and any(EXAMPLE in text for text in hint.values()):
         problems.append(f"{where}: hint: {EXAMPLE} gibt es nur bei Datumsfeldern (type = date)")
+    file_keys = {"max_size", "accept", "multiple", "max_files"} & set(raw)
+    if file_keys and field_type != "file":
+        problems.append(f"{where}: {', '.join(sorted(file_keys))} gibt es nur bei type = file")
+    max_size, accept, max_files = (_file_options(raw, where, problems) if field_type == "file"
+                                   else (DEFAULT_MAX_SIZE, FILE_TYPE_KEYS, 1))
     width = raw.get("width", "")
     if width not in {"", "short", "medium"}:
         problems.append(f"{where}: width {width!r} ist unbekannt; erlaubt: short, medium")
@@ -185,6 +243,9 @@ def _field(raw: Mapping[str, Any], where: str, problems: list[str]) -> Field | N
         width=str(width),
         summary_label=_labels(raw.get("summary_label"), f"{where}: summary_label", problems,
                               required=False) or None,
+        max_size=max_size,
+        accept=accept,
+        max_files=max_files,
     )
 
 
@@ -235,9 +296,12 @@ def parse_form(data: Mapping[str, Any]) -> FormDefinition:
     sample = lookup_table(data, "form").get("sample", False)
     if not isinstance(sample, bool):
         problems.append(f"form.sample: {sample!r} ist weder true noch false")
+    max_total = _size(lookup_table(data, "form").get("max_total_size"), "form.max_total_size",
+                      problems, DEFAULT_MAX_TOTAL_SIZE)
     if problems:
         raise FormDefinitionError("form.toml ist fehlerhaft:\n- " + "\n- ".join(problems))
-    return FormDefinition(title=title, pages=tuple(pages), sample=sample is True)
+    return FormDefinition(title=title, pages=tuple(pages), sample=sample is True,
+                          max_total_size=max_total)
 
 
 def lookup_table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -317,6 +381,8 @@ def validate_field(
 ) -> tuple[str, FieldError | None]:
     """The stored value for *raw* and the error, if any."""
     value = clean(raw)
+    if field.type == "file":
+        return _validate_files(field, value)
     if field.type == "checkbox":
         value = CHECKED if value else ""
     if not value:
@@ -357,6 +423,21 @@ def validate_field(
     if field.type in {"select", "radio"} and value not in {o.value for o in field.options}:
         return "", FieldError("error.choose", {})
     return value, None
+
+
+def file_ids(value: str) -> list[str]:
+    """The ids of the files a file field's answer names (the server writes it, comma-separated)."""
+    return [part for part in value.split(",") if part]
+
+
+def _validate_files(field: Field, value: str) -> tuple[str, FieldError | None]:
+    ids = file_ids(value)
+    if not ids and field.required:
+        key = "error.files_required" if field.max_files > 1 else "error.file_required"
+        return "", FieldError(key, {})
+    if len(ids) > field.max_files:
+        return ",".join(ids), FieldError("error.files_max", {"max": field.max_files})
+    return ",".join(ids), None
 
 
 def validate_page(

@@ -7,6 +7,7 @@ municipality changes lives in kommune.toml, service.toml and form.toml, not here
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import datetime as dt
@@ -15,6 +16,7 @@ import logging
 import re
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import golive
@@ -40,6 +43,7 @@ from .forms import (
     FormDefinition,
     FormDefinitionError,
     Page,
+    file_ids,
     first_invalid_page,
     format_date,
     hint_text,
@@ -57,8 +61,17 @@ from .security import (
     valid_session_id,
 )
 from .settings import Settings, SettingsError
-from .store import DuplicateReference, Store, Submitted
+from .store import DuplicateReference, NewSubmission, Store, Submitted
 from .theme import theme_css
+from .uploads import (
+    FILE_TYPES,
+    UploadRefused,
+    accept_attribute,
+    check_content,
+    clean_name,
+    format_size,
+    read_limited,
+)
 
 log = logging.getLogger("app.service")
 
@@ -68,7 +81,10 @@ CHECK_PAGE = f"{FORM_PREFIX}/pruefen"
 CONFIRMATION_PAGE = f"{FORM_PREFIX}/bestaetigung"
 NEW_APPLICATION = f"{FORM_PREFIX}/neu"
 EXTEND_SESSION = "/sitzung/verlaengern"
+REMOVE_FILE = f"{FORM_PREFIX}/dateien/entfernen"
 RETURN_PATH = re.compile(r"^/antrag(/[a-z0-9-]+)?$")
+# A page with a file field takes this many file parts at most; more is refused as a whole (400).
+MAX_FILE_PARTS = 200
 FEEDBACK_PAGE = "/barrierefreiheit/feedback"
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
@@ -197,7 +213,7 @@ class Service:
 
     def error_bytes(self, status: int, scope: Mapping[str, Any]) -> bytes:
         lang = _lang_from_query(scope.get("query_string", b""))
-        key = status if status in {403, 404, 405, 413} else 500
+        key = status if status in {400, 403, 404, 405, 413} else 500
         return self.render_bytes("error.html", lang, "/", status_key=key)
 
     # -- sessions -------------------------------------------------------------------------------
@@ -256,10 +272,79 @@ class Service:
             raise CsrfFailed
         return str(session_id)
 
+    # -- uploaded files -------------------------------------------------------------------------
+
+    async def take_uploads(self, session_id: str, data: Mapping[str, Any], page: Page,
+                           posted: FormData) -> tuple[dict[str, Any], dict[str, FieldError]]:
+        """Check and store the files chosen on *page*: the draft's file list afterwards and an
+        error for each file field whose file was refused. Files accepted are stored even when
+        another field of the page has an error, so that nobody has to choose them again."""
+        files = dict(data.get("files", {}))
+        errors: dict[str, FieldError] = {}
+        total = sum(int(meta["size"]) for meta in files.values())
+        for field in page.fields:
+            if field.type != "file":
+                continue
+            chosen = [item for item in posted.getlist(field.name)
+                      if isinstance(item, UploadFile) and item.filename]
+            have = sum(1 for meta in files.values() if meta["field"] == field.name)
+            if have + len(chosen) > field.max_files:
+                errors[field.name] = FieldError("error.files_max", {"max": field.max_files})
+                continue
+            for upload in chosen:
+                shown = str(upload.filename)[:60]
+                try:
+                    name = clean_name(str(upload.filename))
+                    content = await read_limited(upload, field.max_size)
+                    kind = check_content(name, content, field.accept)
+                    if total + len(content) > self.form.max_total_size:
+                        raise UploadRefused("error.files_total",
+                                            size=format_size(self.form.max_total_size))
+                    scan = await run_in_threadpool(self.scan, content)
+                except UploadRefused as refused:
+                    errors[field.name] = FieldError(refused.key, {**refused.params, "file": shown})
+                    log.info("upload refused", extra={"event": "upload_refused",
+                                                      "page": page.id, "reason": refused.key})
+                    break
+                upload_id = str(uuid.uuid4())
+                if not await run_in_threadpool(self.store.add_upload, session_id, upload_id,
+                                               content):
+                    raise CsrfFailed  # the session ended meanwhile
+                files[upload_id] = {"field": field.name, "name": name, "size": len(content),
+                                    "mime": kind.mime, "scan": scan}
+                total += len(content)
+        return files, errors
+
+    def scan(self, content: bytes) -> str:
+        """``off`` (no scanner set up); the scanner's verdict is added with app/scanning.py."""
+        del content
+        return "off"
+
+    def file_views(self, files: Mapping[str, Any], field: Field, lang: str) -> list[dict[str, Any]]:
+        """A field's files as the pages list them."""
+        return [{"id": file_id, "name": meta["name"], "size": format_size(int(meta["size"]), lang)}
+                for file_id, meta in files.items() if meta["field"] == field.name]
+
     # -- submissions ----------------------------------------------------------------------------
 
+    def attachments(self, files: Mapping[str, Any], values: Mapping[str, Any],
+                    contents: Mapping[str, bytes]) -> list[dict[str, Any]]:
+        """The envelope's attachments: the files the answers name, in form order."""
+        found = []
+        for field in self.form.file_fields:
+            for file_id in values.get(field.name) or []:
+                meta = files[file_id]
+                entry = {"id": file_id, "filename": meta["name"], "mimeType": meta["mime"],
+                         "content": base64.b64encode(contents[file_id]).decode("ascii"),
+                         "description": pick(field.label, "de")}
+                if meta.get("scan") == "unscanned":
+                    entry["description"] += " (nicht auf Schadsoftware geprüft: Prüfung fiel aus)"
+                found.append(entry)
+        return found
+
     def envelope(self, reference: str, kind: str, data: Mapping[str, Any],
-                 reply_email: str, now: dt.datetime) -> dict[str, Any]:
+                 reply_email: str, now: dt.datetime,
+                 attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         municipality = self.content.kommune.get("municipality", {})
         service = {**self.content.service.get("service", {}),
                    "name": pick(self.content.localized("service.name", "de"), "de")}
@@ -267,7 +352,7 @@ class Service:
                               service=service, municipality=municipality,
                               destination=self.content.kommune.get("delivery", {}).get(
                                   "fit_connect_destination", ""),
-                              reply_email=reply_email)
+                              reply_email=reply_email, attachments=attachments or ())
 
     def store_submission(self, prefix: str, kind: str, data: Mapping[str, Any],
                          reply_email: str) -> str:
@@ -289,16 +374,17 @@ class Service:
         now = dt.datetime.now(dt.UTC)
         prefix = str(self.content.service.get("service", {}).get("reference_prefix", "A") or "A")
 
-        def make(data: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+        def make(data: Mapping[str, Any], contents: Mapping[str, bytes]) -> NewSubmission | None:
             answers = data.get("answers", {})
             if not answers or first_invalid_page(self.form, answers) is not None:
                 return None
             values = _form_values(self.form, answers)
             reply = next((values[f.name] for p in self.form.pages for f in p.fields
                           if f.type == "email" and values.get(f.name)), "")
+            attachments = self.attachments(data.get("files", {}), values, contents)
             reference = new_reference(prefix, now)
-            return reference, "application", self.envelope(reference, "application", values,
-                                                           reply, now)
+            return NewSubmission(reference, "application", self.envelope(
+                reference, "application", values, reply, now, attachments))
 
         submitted = self.store.submit_session(session_id, new_session_id(),
                                               self.settings.session_max_age, make)
@@ -311,6 +397,17 @@ class Service:
 def _submitted(data: Mapping[str, Any]) -> bool:
     """The session holds only the Vorgangsnummer of an application it sent."""
     return bool(data.get("reference")) and not data.get("answers")
+
+
+@contextlib.asynccontextmanager
+async def _posted_form(request: Request, *, max_files: int) -> AsyncIterator[FormData]:
+    """The posted form; files a page takes are spooled to a temporary file above 1 MB, and
+    closed (deleted) when the block ends."""
+    posted = await request.form(max_files=max_files)
+    try:
+        yield posted
+    finally:
+        await posted.close()
 
 
 def _lang_from_query(query_string: bytes) -> str:
@@ -333,10 +430,35 @@ def _display(field: Field, value: str, lang: str, translator: Translator) -> str
     return value
 
 
-def _form_values(form: FormDefinition, answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """All answers as one flat mapping (field name → value), as delivered."""
-    return {field.name: answers.get(page.id, {}).get(field.name, "")
-            for page in form.pages for field in page.fields}
+def _form_values(form: FormDefinition, answers: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """All answers as one flat mapping (field name → value), as delivered: text, or for a file
+    field the list of its files' attachment ids."""
+    values: dict[str, Any] = {}
+    for page in form.pages:
+        for field in page.fields:
+            value = answers.get(page.id, {}).get(field.name, "")
+            values[field.name] = file_ids(value) if field.type == "file" else value
+    return values
+
+
+def _with_files(form: FormDefinition, answers: Mapping[str, Mapping[str, str]],
+                files: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """*answers* with each answered file field naming exactly the files the draft holds."""
+    updated = {page_id: dict(values) for page_id, values in answers.items()}
+    for page in form.pages:
+        for field in page.fields:
+            if field.type == "file" and page.id in updated:
+                updated[page.id][field.name] = _file_answer(files, field)
+    return updated
+
+
+def _alternatives(items: list[str], word: str) -> str:
+    """``PDF, JPG oder PNG``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _file_answer(files: Mapping[str, Any], field: Field) -> str:
+    return ",".join(file_id for file_id, meta in files.items() if meta["field"] == field.name)
 
 
 def build_service(settings: Settings) -> Service:
@@ -408,12 +530,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.service = svc
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes,
-                       hsts=settings.hsts, error_page=svc.error_bytes)
+                       hsts=settings.hsts, error_page=svc.error_bytes,
+                       body_limits=upload_limits(svc.form, settings.max_body_bytes))
     app.mount("/static", StaticFiles(directory=APP_DIR / "static"), name="static")
     _routes(app, svc)
     if settings.fit_connect_callback_secret:  # FIT-Connect callbacks (app/callback.py)
         app.include_router(callback_router)
     return app
+
+
+def upload_limits(form: FormDefinition, max_body_bytes: int) -> dict[str, int]:
+    """The body size a page with file fields takes: its files at their limits (at most the
+    application's total), the text fields' limit, and room for the multipart framing."""
+    limits = {}
+    for page in form.pages:
+        files = sum(f.max_size * f.max_files for f in page.fields if f.type == "file")
+        if files:
+            framing = 1024 * (MAX_FILE_PARTS + 16)
+            limits[f"{FORM_PREFIX}/{page.id}"] = (min(files, form.max_total_size)
+                                                  + max_body_bytes + framing)
+    return limits
 
 
 async def _background(svc: Service) -> None:
@@ -450,7 +586,7 @@ def _routes(app: FastAPI, svc: Service) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        status = error.status_code if error.status_code in {404, 405, 413} else 500
+        status = error.status_code if error.status_code in {400, 404, 405, 413} else 500
         return svc.render("error.html", lang_of(request), "/", status=error.status_code,
                           status_key=status)
 
@@ -500,7 +636,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
 
     def render_page(request: Request, lang: str, page: Page, session_id: str,
                     values: Mapping[str, str], errors: Mapping[str, FieldError] | None,
-                    return_to: str, status: int = 200) -> Response:
+                    return_to: str, status: int = 200,
+                    files: Mapping[str, Any] | None = None) -> Response:
         index = form.index(page.id)
         if return_to:
             back = svc.link(lang, CHECK_PAGE)
@@ -521,6 +658,13 @@ def _routes(app: FastAPI, svc: Service) -> None:
             errors=summary(page, found), csrf=csrf_token(svc.settings.secret_key, session_id),
             action=svc.link(lang, request.url.path), return_to=return_to, back=back,
             switch_params={"return": return_to} if return_to else {},
+            uploads={field.name: svc.file_views(files or {}, field, lang)
+                     for field in page.fields if field.type == "file"},
+            accept_of=lambda field: accept_attribute(field.accept),
+            file_types=lambda field: _alternatives([FILE_TYPES[key].label for key in field.accept],
+                                                   t(lang, "form.or")),
+            size_of=lambda size: format_size(size, lang),
+            remove_action=svc.link(lang, REMOVE_FILE),
         )
 
     def messages(page: Page, errors: Mapping[str, FieldError] | None,
@@ -532,6 +676,9 @@ def _routes(app: FastAPI, svc: Service) -> None:
                 params = dict(errors[field.name].params)
                 if "date" in params:
                     params["date"] = format_date(str(params["date"]), lang)
+                for key, value in params.items():
+                    if isinstance(value, tuple):  # alternatives: "PDF, JPG oder PNG"
+                        params[key] = _alternatives(list(value), t(lang, "form.or"))
                 label = pick(field.summary_label or field.label, lang)
                 found[field.name] = t(lang, errors[field.name].key, label=label, **params)
         return found
@@ -554,13 +701,16 @@ def _routes(app: FastAPI, svc: Service) -> None:
         if session_id is None or missing is not None:
             target = missing or form.pages[0]
             return redirect(svc.link(lang, f"{FORM_PREFIX}/{target.id}"))
+        files = data.get("files", {})
         rows = [
-            (page, [(field, _display(field, answers[page.id].get(field.name, ""), lang,
-                                     svc.translator)) for field in page.fields])
+            (page, [(field, svc.file_views(files, field, lang) if field.type == "file" else
+                     _display(field, answers[page.id].get(field.name, ""), lang, svc.translator))
+                    for field in page.fields])
             for page in form.pages
         ]
         return svc.render("check.html", lang, request.url.path, rows=rows,
                           csrf=csrf_token(svc.settings.secret_key, session_id),
+                          remove_action=svc.link(lang, REMOVE_FILE),
                           action=svc.link(lang, CHECK_PAGE),
                           back=svc.link(lang, f"{FORM_PREFIX}/{form.pages[-1].id}"))
 
@@ -611,6 +761,25 @@ def _routes(app: FastAPI, svc: Service) -> None:
             target = FORM_PREFIX  # never a redirect to somewhere else
         return redirect(svc.link(lang, target))
 
+    @app.post(REMOVE_FILE)
+    async def remove_file(request: Request) -> Response:
+        """Remove one uploaded file, from its form page or from check answers."""
+        lang = lang_of(request)
+        posted = await request.form()
+        session_id, data = await svc.posted_session(request, posted)
+        files = dict(data.get("files", {}))
+        file_id = posted.get("remove")
+        if isinstance(file_id, str) and file_id in files:
+            await run_in_threadpool(svc.store.remove_upload, session_id, file_id)
+            del files[file_id]
+            answers = _with_files(form, data.get("answers", {}), files)
+            await svc.save(session_id, {**data, "answers": answers, "files": files})
+            log.info("upload removed", extra={"event": "upload_removed"})
+        target = posted.get("return")
+        if not isinstance(target, str) or not RETURN_PATH.match(target):
+            target = CHECK_PAGE
+        return redirect(svc.link(lang, target))
+
     @app.post(NEW_APPLICATION)
     async def new_application(request: Request) -> Response:
         """Start over after submitting: the same session, an empty draft."""
@@ -639,7 +808,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
             return render_submitted(request, lang, session_id, data["reference"])
         return_to = "pruefen" if request.query_params.get("return") == "pruefen" else ""
         response = render_page(request, lang, page, session_id,
-                               data.get("answers", {}).get(page.id, {}), None, return_to)
+                               data.get("answers", {}).get(page.id, {}), None, return_to,
+                               files=data.get("files", {}))
         if new:
             svc.set_cookie(response, session_id)
         return response
@@ -650,20 +820,32 @@ def _routes(app: FastAPI, svc: Service) -> None:
         if page is None:
             raise StarletteHTTPException(404)
         lang = lang_of(request)
-        posted = await request.form()
-        session_id, data = await svc.posted_session(request, posted)
-        if _submitted(data):  # a page sent again from the history after submitting
-            return redirect(svc.link(lang, request.url.path))
+        file_fields = {field.name for field in page.fields if field.type == "file"}
+        async with _posted_form(request, max_files=MAX_FILE_PARTS if file_fields else 0) as posted:
+            if any(isinstance(value, UploadFile) and key not in file_fields
+                   for key, value in posted.multi_items()):
+                raise StarletteHTTPException(400)  # a file where this page asks for none
+            session_id, data = await svc.posted_session(request, posted)
+            if _submitted(data):  # a page sent again from the history after submitting
+                return redirect(svc.link(lang, request.url.path))
+            files, upload_errors = (await svc.take_uploads(session_id, data, page, posted)
+                                    if file_fields else (data.get("files", {}), {}))
         raw = {key: value for key, value in posted.items() if isinstance(value, str)}
+        for field in page.fields:
+            if field.type == "file":
+                raw[field.name] = _file_answer(files, field)
         values, errors = validate_page(page, raw)
+        errors = {**errors, **upload_errors}
         return_to = "pruefen" if raw.get("return") == "pruefen" else ""
         if errors:
+            if files != data.get("files", {}):
+                await svc.save(session_id, {**data, "files": files})
             log.info("invalid input", extra={"event": "invalid_input", "page": page.id,
                                              "errors": sorted(errors)})
             return render_page(request, lang, page, session_id, values, errors, return_to,
-                               status=422)
+                               status=422, files=files)
         answers = {**data.get("answers", {}), page.id: values}
-        await svc.save(session_id, {"answers": answers})
+        await svc.save(session_id, {**data, "answers": answers, "files": files})
         index = form.index(page.id)
         if return_to or index == len(form.pages) - 1:
             return redirect(svc.link(lang, CHECK_PAGE))

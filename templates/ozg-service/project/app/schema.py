@@ -3,7 +3,8 @@
 The data delivered for an application is one flat JSON object, field name → string, exactly as
 :func:`app.main._form_values` collects it: every field of the form is present, an unanswered
 optional field is ``""``, a date is ``YYYY-MM-DD``, a number its decimal digits, a ticked
-checkbox ``"yes"``. The schema says precisely that, field by field, so that the receiving office
+checkbox ``"yes"``; a file field is the list of its files' attachment ids (the files travel as
+attachments). The schema says precisely that, field by field, so that the receiving office
 (and FIT-Connect's ``submissionSchema``) can check a submission without knowing this service.
 
 What JSON Schema cannot say is left to the form's own validation and named in the field's
@@ -77,8 +78,19 @@ def _answer(field: Field) -> dict[str, Any]:
     return rule
 
 
+def _files(field: Field) -> dict[str, Any]:
+    """A file field: the attachment ids of its files (FIT-Connect ``attachmentId``)."""
+    return {"title": _label(field), "type": "array",
+            "items": {"type": "string", "format": "uuid"},
+            "minItems": 1 if field.required else 0, "maxItems": field.max_files,
+            "uniqueItems": True,
+            "description": "Die Dateien sind als Anlagen übermittelt, je mit dieser attachmentId."}
+
+
 def field_schema(field: Field) -> dict[str, Any]:
     """The schema of one field's value: its answer, or ``""`` when the field is optional."""
+    if field.type == "file":
+        return _files(field)
     answer = _answer(field)
     schema: dict[str, Any] = {"title": _label(field)}
     if field.required:

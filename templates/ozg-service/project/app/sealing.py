@@ -63,6 +63,17 @@ class Sealer:
         sealed = self._aead.encrypt(nonce, text.encode(), row.encode())
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
+    def seal_bytes(self, data: bytes, row: str) -> bytes:
+        """A file's content: nonce and ciphertext as raw bytes (no base64, files are large)."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data, row.encode())
+
+    def open_bytes(self, stored: bytes, row: str) -> bytes:
+        try:
+            return self._aead.decrypt(stored[:NONCE_BYTES], stored[NONCE_BYTES:], row.encode())
+        except (InvalidTag, ValueError) as error:
+            raise SealError(f"stored file {row!r} does not open with this key") from error
+
     def open(self, stored: str, row: str) -> str:
         if not stored.startswith(PREFIX):
             return stored  # written before sealing existed

@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 log = logging.getLogger("app.request")
@@ -55,13 +55,15 @@ def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
 
 
 class SecurityMiddleware:
-    """Adds the security headers, enforces the body size limit (413) and logs each request
+    """Adds the security headers, enforces the body size limits (413) and logs each request
     (method, path, status, duration; never query strings, bodies, cookies or addresses)."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool,
-                 error_page: ErrorPage) -> None:
+                 error_page: ErrorPage, body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Pages that take files allow more (path → bytes); see app.main.upload_limits.
+        self.body_limits = dict(body_limits or {})
         self.headers = security_headers(hsts=hsts)
         self.error_page = error_page
 
@@ -88,7 +90,7 @@ class SecurityMiddleware:
             await send(message)
 
         received = 0
-        limit = self.max_body_bytes
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
 
         async def limited_receive() -> Message:
             nonlocal received

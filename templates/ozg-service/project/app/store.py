@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .sealing import Sealer, key_beside
 
@@ -48,6 +48,14 @@ SCHEMA = (
         delivery_state TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
+    # The citizen's files of a draft, sealed; moved into the outbox payload when submitted.
+    """CREATE TABLE IF NOT EXISTS uploads (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        content {blob} NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS uploads_session ON uploads (session_id)",
 )
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -70,6 +78,16 @@ class OutboxItem:
     last_error: str | None
     # What a staged adapter (FIT-Connect) has done so far: ids and stage names, no personal data.
     delivery_state: dict[str, Any] = field(default_factory=dict)
+
+
+class NewSubmission(NamedTuple):
+    """What :meth:`Store.submit_session` stores: the outbox row, and what the new session keeps
+    (the Vorgangsnummer always; *keep* adds to it, e.g. the receipt)."""
+
+    reference: str
+    kind: str
+    payload: Mapping[str, Any]
+    keep: Mapping[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -195,7 +213,7 @@ class Store:
         _ = self.sealer  # a missing or unreadable key stops the start, not the first request
         with self._transaction() as cursor:
             for statement in SCHEMA:
-                cursor.execute(statement)
+                cursor.execute(statement.replace("{blob}", "BYTEA" if self.postgres else "BLOB"))
             # Databases created before delivery_state existed get the column added.
             if self.postgres:
                 cursor.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS delivery_state TEXT")
@@ -247,15 +265,17 @@ class Store:
         session_id: str,
         new_session_id: str,
         max_age: int,
-        make: Callable[[Mapping[str, Any]], tuple[str, str, Mapping[str, Any]] | None],
+        make: Callable[[Mapping[str, Any], Mapping[str, bytes]], NewSubmission | None],
     ) -> Submitted | None:
         """Turn a session's draft into exactly one outbox row, and replace the session.
 
-        *make(data)* builds ``(reference, kind, payload)`` from the session data read
-        inside the transaction (None when the draft is not complete); it is called again (a new
-        reference number) if the reference number is taken. A request that comes second (a
-        double click, fifty tabs) finds the session replaced and gets the same reference and the
-        new session, for ROTATION_GRACE_SECONDS; after that, and for unknown sessions, None.
+        *make(data, files)* builds the :class:`NewSubmission` from the session data and its
+        uploaded files (id → content) read inside the transaction (None when the draft is not
+        complete); it is called again (a new reference number) if the reference number is
+        taken. The files leave the uploads table in the same transaction. A request that comes
+        second (a double click, fifty tabs) finds the session replaced and gets the same
+        reference and the new session, for ROTATION_GRACE_SECONDS; after that, and for unknown
+        sessions, None.
         """
         now = time.time()
         select = "SELECT data, updated_at FROM sessions WHERE id = ?"
@@ -273,11 +293,12 @@ class Store:
                 if row[1] < now - ROTATION_GRACE_SECONDS:
                     return None
                 return Submitted(str(data["reference"]), str(data["replaced_by"]), created=False)
+            files = self._uploads_of(cursor, session_id)
             for _ in range(5):
-                made = make(data)
+                made = make(data, files)
                 if made is None:
                     return None
-                reference, kind, payload = made
+                reference, kind, payload, keep = made
                 cursor.execute(
                     self._sql(
                         "INSERT INTO outbox (reference, kind, payload, created_at, status, "
@@ -290,9 +311,11 @@ class Store:
                     break
             else:
                 raise RuntimeError("no free reference number after 5 attempts")
+            cursor.execute(self._sql("DELETE FROM uploads WHERE session_id = ?"), (session_id,))
             cursor.execute(
                 self._sql("INSERT INTO sessions (id, data, updated_at) VALUES (?, ?, ?)"),
-                (new_session_id, self._seal({"reference": reference}, new_session_id), now),
+                (new_session_id, self._seal({**keep, "reference": reference}, new_session_id),
+                 now),
             )
             cursor.execute(
                 self._sql("UPDATE sessions SET data = ?, updated_at = ? WHERE id = ?"),
@@ -302,14 +325,49 @@ class Store:
         return Submitted(reference, new_session_id, created=True)
 
     def purge_sessions(self, max_age: int) -> int:
-        """Delete drafts older than *max_age* seconds; return how many."""
+        """Delete drafts older than *max_age* seconds, and their files; return how many."""
         with self._transaction() as cursor:
             cursor.execute(self._sql("DELETE FROM sessions WHERE updated_at < ?"),
                            (time.time() - max_age,))
             purged = int(cursor.rowcount)
-        if purged:
+            cursor.execute("DELETE FROM uploads WHERE session_id NOT IN (SELECT id FROM sessions)")
+            purged_files = int(cursor.rowcount)
+        if purged or purged_files:
             self.truncate_log()
         return purged
+
+    # -- uploaded files -------------------------------------------------------------------------
+
+    def add_upload(self, session_id: str, upload_id: str, content: bytes) -> bool:
+        """Store a file of a draft, sealed; False when the session no longer exists."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql("SELECT 1 FROM sessions WHERE id = ?"), (session_id,))
+            if cursor.fetchone() is None:
+                return False
+            cursor.execute(
+                self._sql("INSERT INTO uploads (id, session_id, content, created_at) "
+                          "VALUES (?, ?, ?, ?)"),
+                (upload_id, session_id, self.sealer.seal_bytes(content, upload_id), time.time()),
+            )
+        return True
+
+    def remove_upload(self, session_id: str, upload_id: str) -> bool:
+        """Delete a file of a draft; False when this session has no such file."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql("DELETE FROM uploads WHERE id = ? AND session_id = ?"),
+                           (upload_id, session_id))
+            return cursor.rowcount == 1
+
+    def uploads(self, session_id: str) -> dict[str, bytes]:
+        """The files of a draft, id → content."""
+        with self._transaction(write=False) as cursor:
+            return self._uploads_of(cursor, session_id)
+
+    def _uploads_of(self, cursor: Any, session_id: str) -> dict[str, bytes]:
+        cursor.execute(self._sql("SELECT id, content FROM uploads WHERE session_id = ? "
+                                 "ORDER BY created_at"), (session_id,))
+        return {row[0]: self.sealer.open_bytes(bytes(row[1]), row[0])
+                for row in cursor.fetchall()}
 
     # -- outbox ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from app.delivery import DeliveryReport, deliver_pending
 from app.forms import FormDefinition, load_form
 from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
-from tests.samples import valid_answers
+from tests.samples import sample_files, valid_answers
 
 DATA = Path(__file__).resolve().parent / "data"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -85,7 +85,10 @@ def fill_form(client: TestClient, definition: FormDefinition, lang: str = "de",
     answers = valid_answers(definition)
     for page in definition.pages:
         data = {**answers[page.id], **(overrides or {}).get(page.id, {}), "csrf_token": token}
-        response = client.post(f"/antrag/{page.id}{query}", data=data, follow_redirects=False)
+        files = [(field.name, sample) for field in page.fields
+                 if field.type == "file" and field.required for sample in sample_files(field)]
+        response = client.post(f"/antrag/{page.id}{query}", data=data, files=files or None,
+                               follow_redirects=False)
         assert response.status_code == 303, response.text
     return token
 

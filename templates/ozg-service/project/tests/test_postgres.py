@@ -18,7 +18,7 @@ import pytest
 from app.delivery import DirectoryAdapter, deliver_pending
 from app.forms import FormDefinition
 from app.settings import Settings
-from app.store import DELIVERED, DuplicateReference, Store, Submitted
+from app.store import DELIVERED, DuplicateReference, NewSubmission, Store, Submitted
 from tests.conftest import make_client, submit
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -40,6 +40,7 @@ def store() -> Store:
     with store._transaction() as cursor:
         cursor.execute("DELETE FROM outbox")
         cursor.execute("DELETE FROM sessions")
+        cursor.execute("DELETE FROM uploads")
     return store
 
 
@@ -76,13 +77,41 @@ def test_outbox_on_postgres(store: Store, settings: Settings) -> None:
         assert cursor.fetchone()[0] == "{}"
 
 
+def test_uploaded_files_are_sealed_move_with_the_submission_and_expire(store: Store) -> None:
+    content = b"%PDF-1.4 " + NAME.encode() + b" %%EOF"
+    store.create_session("s" * 43)
+    store.create_session("t" * 43)
+    assert store.add_upload("s" * 43, "u1", content)
+    assert store.add_upload("t" * 43, "u2", content)
+    assert not store.add_upload("x" * 43, "u3", content), "no files for unknown sessions"
+    with store._transaction() as cursor:
+        cursor.execute("SELECT content FROM uploads")
+        assert all(NAME.encode() not in bytes(row[0]) for row in cursor.fetchall())
+    seen: list[dict[str, bytes]] = []
+
+    def make(data: object, files: dict[str, bytes]) -> NewSubmission:
+        seen.append(dict(files))
+        return NewSubmission("A-F1", "application", {"data": data}, {"receipt": "r"})
+
+    submitted = store.submit_session("s" * 43, "n" * 43, 3600, make)
+    assert submitted is not None
+    assert seen == [{"u1": content}]
+    assert store.uploads("s" * 43) == {}
+    assert store.load_session("n" * 43, 3600) == {"receipt": "r", "reference": "A-F1"}
+    assert not store.remove_upload("s" * 43, "u2"), "another session's file stays"
+    with store._transaction() as cursor:
+        cursor.execute("UPDATE sessions SET updated_at = 0 WHERE id = %s", ("t" * 43,))
+    store.purge_sessions(3600)
+    assert store.uploads("t" * 43) == {}
+
+
 def test_concurrent_submits_of_one_session_store_one_row(store: Store) -> None:
     store.create_session("s" * 43)
     store.save_session("s" * 43, {"answers": {"p": {"name": NAME}}})
     start = threading.Barrier(20)
 
-    def make(data: object) -> tuple[str, str, dict[str, object]]:
-        return f"A-{uuid.uuid4().hex[:8]}", "application", {"data": data}
+    def make(data: object, files: object) -> NewSubmission:
+        return NewSubmission(f"A-{uuid.uuid4().hex[:8]}", "application", {"data": data})
 
     def send(index: int) -> Submitted | None:
         start.wait()
