@@ -23,7 +23,7 @@ import pytest
 from app.forms import FormDefinition
 from app.settings import PROJECT_ROOT
 from tests.conftest import SECRET
-from tests.samples import sample_value
+from tests.samples import sample_files, sample_pdf, sample_png, sample_value
 
 pytestmark = pytest.mark.browser
 
@@ -110,13 +110,18 @@ def fill_page(page: Any, fields: Any) -> None:
             page.check(f"#f-{field.name}")
         elif field.type == "select":
             page.select_option(f"#f-{field.name}", value)
+        elif field.type == "file":
+            page.set_input_files(f"#f-{field.name}", [
+                {"name": name, "mimeType": mime, "buffer": content}
+                for name, content, mime in sample_files(field)])
         else:
             page.fill(f"#f-{field.name}", value)
 
 
 def submit(page: Any) -> None:
     with page.expect_navigation():
-        page.click("main button[type=submit]")
+        # The form's own button ("Weiter", "Absenden"), not an "Entfernen" of a file list.
+        page.click("main form[data-prevent-double-submit] > button[type=submit]")
 
 
 def test_every_page_has_no_axe_violations(
@@ -134,9 +139,10 @@ def test_every_page_has_no_axe_violations(
     page.click("a.button--start")
     for form_page in form.pages:
         check(f"form page {form_page.id}")
-        submit(page)  # empty: every required field fails
-        assert page.locator(".error-summary").count() == 1, form_page.id
-        check(f"form page {form_page.id} with errors")
+        if any(field.required for field in form_page.fields):
+            submit(page)  # empty: every required field fails
+            assert page.locator(".error-summary").count() == 1, form_page.id
+            check(f"form page {form_page.id} with errors")
         fill_page(page, form_page.fields)
         submit(page)
     assert page.url.endswith("/antrag/pruefen")
@@ -163,11 +169,76 @@ def test_every_page_has_no_axe_violations(
     check("start (English)")
     context.close()
 
-    expected = 2 * len(form.pages) + 12
+    expected = len(form.pages) + sum(
+        any(field.required for field in p.fields) for p in form.pages) + 12
     assert len(checked) == expected
     failures = {name: found for name, found in checked.items() if found}
     assert not failures, "axe-core violations:\n" + "\n".join(
         f"{name}:\n  " + "\n  ".join(found) for name, found in failures.items())
+
+
+def test_file_fields_have_no_axe_violations_empty_chosen_and_refused(
+    browser: Any, base_url: str, form: FormDefinition
+) -> None:
+    """Each page with a file field: as it first shows, after a refused file (the error state),
+    and with files uploaded (listed with their "Entfernen" buttons); then check answers."""
+    pages = [p for p in form.pages if any(field.type == "file" for field in p.fields)]
+    if not pages:
+        pytest.skip("form.toml has no file field")  # a municipality's form may have none
+    context = browser.new_context()
+    page = context.new_page()
+    checked: dict[str, list[str]] = {}
+    page.goto(f"{base_url}/antrag/{form.pages[0].id}")
+    for form_page in form.pages:
+        if form_page in pages:
+            field = next(f for f in form_page.fields if f.type == "file")
+            checked[f"{form_page.id}: empty"] = axe_violations(page)
+            page.set_input_files(f"#f-{field.name}", [
+                {"name": "leer.pdf", "mimeType": "application/pdf", "buffer": b""}])
+            submit(page)
+            assert page.locator(".error-summary").count() == 1
+            assert page.locator(f"#f-{field.name}[aria-invalid=true]").count() == 1
+            checked[f"{form_page.id}: refused file"] = axe_violations(page)
+            fill_page(page, form_page.fields)
+            submit(page)
+            page.goto(f"{base_url}/antrag/{form_page.id}")
+            assert page.locator(".file-list__item").count() >= 1
+            checked[f"{form_page.id}: files chosen"] = axe_violations(page)
+        fill_page(page, [f for f in form_page.fields if f.type != "file"])
+        submit(page)
+    page.goto(f"{base_url}/antrag/pruefen")
+    assert page.locator(".summary-list .file-list__item").count() >= 1
+    checked["check answers with files"] = axe_violations(page)
+    context.close()
+    assert len(checked) == 3 * len(pages) + 1
+    failures = {name: found for name, found in checked.items() if found}
+    assert not failures, "axe-core violations:\n" + "\n".join(
+        f"{name}:\n  " + "\n  ".join(found) for name, found in failures.items())
+
+
+def test_files_upload_and_remove_without_javascript(
+    browser: Any, base_url: str, form: FormDefinition
+) -> None:
+    """Choosing, sending and removing files is plain HTML: the remove buttons reach their own
+    form (form="remove-files"), and Enter in the page still means "Weiter"."""
+    target = next((p for p in form.pages if any(f.type == "file" for f in p.fields)), None)
+    if target is None:
+        pytest.skip("form.toml has no file field")
+    field = next(f for f in target.fields if f.type == "file")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base_url}/antrag/{target.id}")
+    page.set_input_files(f"#f-{field.name}", [
+        {"name": "erster.pdf", "mimeType": "application/pdf", "buffer": sample_pdf("1")},
+        {"name": "zweiter.png", "mimeType": "image/png", "buffer": sample_png()}])
+    submit(page)
+    page.goto(f"{base_url}/antrag/{target.id}")
+    assert page.locator(".file-list__name").all_inner_texts() == ["erster.pdf", "zweiter.png"]
+    with page.expect_navigation():
+        page.click("button[name=remove]:has-text('erster.pdf')")
+    assert page.url.endswith(f"/antrag/{target.id}")
+    assert page.locator(".file-list__name").all_inner_texts() == ["zweiter.png"]
+    context.close()
 
 
 def test_no_horizontal_scrolling_at_400_percent_zoom(
