@@ -295,7 +295,7 @@ class Service:
                 shown = str(upload.filename)[:60]
                 try:
                     name = clean_name(str(upload.filename))
-                    content = await read_limited(upload, field.max_size)
+                    content = await read_limited(upload, field.max_size, upload.size)
                     kind = check_content(name, content, field.accept)
                     if total + len(content) > self.form.max_total_size:
                         raise UploadRefused("error.files_total",

@@ -77,16 +77,24 @@ def clean_name(raw: str) -> str:
     return name
 
 
-async def read_limited(upload: Readable, limit: int) -> bytes:
-    """Read at most *limit* bytes; refuse the file as soon as there is more."""
+async def read_limited(upload: Readable, limit: int, size: int | None = None) -> bytes:
+    """The file's content, read at once when its *size* is known and within *limit* (the
+    multipart parser has it spooled); otherwise in chunks, refusing it as soon as there is more."""
+    if size is not None:
+        if size > limit:
+            raise UploadRefused("error.file_too_large", size=format_size(limit))
+        content = await upload.read(limit + 1)
+        if len(content) <= limit:
+            return content
+        raise UploadRefused("error.file_too_large", size=format_size(limit))
     parts: list[bytes] = []
-    size = 0
+    read = 0
     while True:
-        chunk = await upload.read(min(READ_CHUNK, limit + 1 - size))
+        chunk = await upload.read(min(READ_CHUNK, limit + 1 - read))
         if not chunk:
             break
-        size += len(chunk)
-        if size > limit:
+        read += len(chunk)
+        if read > limit:
             raise UploadRefused("error.file_too_large", size=format_size(limit))
         parts.append(chunk)
     return b"".join(parts)
