@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .uploads import FILE_TYPES
+
 FIELD_TYPES = ("text", "textarea", "email", "postcode", "date", "number", "select", "radio",
                "checkbox", "file")
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 2000, "email": 254}
@@ -29,7 +31,7 @@ INTEGER = re.compile(r"^[+-]?\d{1,12}$")
 # Control characters other than tab, line feed and carriage return never belong in an answer.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CHECKED = "yes"
-FILE_TYPE_KEYS = ("pdf", "jpeg", "png")  # app/uploads.py knows each one's content
+FILE_TYPE_KEYS = tuple(FILE_TYPES)  # "pdf", "jpeg", "png": app/uploads.py knows their content
 DEFAULT_MAX_SIZE = 10_000_000  # bytes per file
 DEFAULT_MAX_FILES = 5  # with multiple = true
 DEFAULT_MAX_TOTAL_SIZE = 50_000_000  # bytes per application, all files together

@@ -300,7 +300,6 @@ class Service:
                     if total + len(content) > self.form.max_total_size:
                         raise UploadRefused("error.files_total",
                                             size=format_size(self.form.max_total_size))
-                    scan = await run_in_threadpool(self.scan, content)
                 except UploadRefused as refused:
                     errors[field.name] = FieldError(refused.key, {**refused.params, "file": shown})
                     log.info("upload refused", extra={"event": "upload_refused",
@@ -311,14 +310,9 @@ class Service:
                                                content):
                     raise CsrfFailed  # the session ended meanwhile
                 files[upload_id] = {"field": field.name, "name": name, "size": len(content),
-                                    "mime": kind.mime, "scan": scan}
+                                    "mime": kind.mime}
                 total += len(content)
         return files, errors
-
-    def scan(self, content: bytes) -> str:
-        """``off`` (no scanner set up); the scanner's verdict is added with app/scanning.py."""
-        del content
-        return "off"
 
     def file_views(self, files: Mapping[str, Any], field: Field, lang: str) -> list[dict[str, Any]]:
         """A field's files as the pages list them."""
@@ -334,12 +328,9 @@ class Service:
         for field in self.form.file_fields:
             for file_id in values.get(field.name) or []:
                 meta = files[file_id]
-                entry = {"id": file_id, "filename": meta["name"], "mimeType": meta["mime"],
-                         "content": base64.b64encode(contents[file_id]).decode("ascii"),
-                         "description": pick(field.label, "de")}
-                if meta.get("scan") == "unscanned":
-                    entry["description"] += " (nicht auf Schadsoftware geprüft: Prüfung fiel aus)"
-                found.append(entry)
+                found.append({"id": file_id, "filename": meta["name"], "mimeType": meta["mime"],
+                              "content": base64.b64encode(contents[file_id]).decode("ascii"),
+                              "description": pick(field.label, "de")})
         return found
 
     def envelope(self, reference: str, kind: str, data: Mapping[str, Any],

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-READ_CHUNK = 64 * 1024
 MAX_NAME_LENGTH = 120
 # Larger images are no evidence a person took with a camera, but a decompression bomb.
 MAX_IMAGE_PIXELS = 100_000_000
@@ -40,7 +39,6 @@ FILE_TYPES: Mapping[str, FileType] = {
     "jpeg": FileType("jpeg", "image/jpeg", (".jpg", ".jpeg"), "JPG"),
     "png": FileType("png", "image/png", (".png",), "PNG"),
 }
-DEFAULT_ACCEPT = ("pdf", "jpeg", "png")
 
 
 class UploadRefused(Exception):
@@ -78,26 +76,14 @@ def clean_name(raw: str) -> str:
 
 
 async def read_limited(upload: Readable, limit: int, size: int | None = None) -> bytes:
-    """The file's content, read at once when its *size* is known and within *limit* (the
-    multipart parser has it spooled); otherwise in chunks, refusing it as soon as there is more."""
-    if size is not None:
-        if size > limit:
-            raise UploadRefused("error.file_too_large", size=format_size(limit))
-        content = await upload.read(limit + 1)
-        if len(content) <= limit:
-            return content
+    """The file's content, never more than *limit* + 1 bytes read; refused when larger. A
+    *size* known beforehand (the multipart parser's) refuses it without reading at all."""
+    if size is not None and size > limit:
         raise UploadRefused("error.file_too_large", size=format_size(limit))
-    parts: list[bytes] = []
-    read = 0
-    while True:
-        chunk = await upload.read(min(READ_CHUNK, limit + 1 - read))
-        if not chunk:
-            break
-        read += len(chunk)
-        if read > limit:
-            raise UploadRefused("error.file_too_large", size=format_size(limit))
-        parts.append(chunk)
-    return b"".join(parts)
+    content = await upload.read(limit + 1)
+    if len(content) > limit:
+        raise UploadRefused("error.file_too_large", size=format_size(limit))
+    return content
 
 
 def check_content(name: str, data: bytes, accept: tuple[str, ...]) -> FileType:
